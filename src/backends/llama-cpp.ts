@@ -1,0 +1,213 @@
+/**
+ * The node-llama-cpp backend: a GGUF model behind the core's TokenModel interface.
+ *
+ * Lossless decoding needs batched evaluation to give exactly the logits of token-by-token evaluation.
+ * With flash attention on and Q8_0/Q4_0 weights, llama.cpp's CPU kernels do, so flash attention is on
+ * by default (with it off, greedy tokens flip between batch sizes).
+ */
+import { readFileSync } from "node:fs";
+import { open, stat } from "node:fs/promises";
+import os from "node:os";
+import {
+  getLlama,
+  LlamaLogLevel,
+  resolveModelFile,
+  type Llama,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaModel,
+  type Token,
+} from "node-llama-cpp";
+import type { TokenModel, TokenSequence } from "../core/model.js";
+
+export interface LlamaCppOptions {
+  /** Path of a GGUF file, or an `hf:` URI that node-llama-cpp resolves (needs network). */
+  readonly model: string;
+  /** CPU threads; default: the number of physical cores (node-llama-cpp's default oversubscribes small machines). */
+  readonly threads?: number;
+  /** Tokens one sequence can hold (default 4096, capped by the model's training context). */
+  readonly contextSize?: number;
+  /** Most tokens evaluated in one forward pass (default 512). */
+  readonly batchSize?: number;
+  /** Parallel sequences (for a server); default 1. */
+  readonly sequences?: number;
+  /** Default true: required for batched logits to equal token-by-token logits. */
+  readonly flashAttention?: boolean;
+  /** "auto" uses a GPU when node-llama-cpp finds one; default false (CPU). */
+  readonly gpu?: "auto" | false;
+  /** Where `hf:` models are downloaded to. */
+  readonly modelsDirectory?: string;
+}
+
+/** Physical cores (not hyper-threads): llama.cpp's matrix kernels gain nothing from SMT siblings. */
+export function physicalCoreCount(): number {
+  try {
+    const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
+    const cores = new Set<string>();
+    let physicalId = "0";
+    for (const line of cpuinfo.split("\n")) {
+      const [key, value] = line.split(":").map((part) => part?.trim());
+      if (key === "physical id") physicalId = value;
+      else if (key === "core id") cores.add(`${physicalId}:${value}`);
+    }
+    if (cores.size > 0) return Math.min(cores.size, os.availableParallelism());
+  } catch {
+    // not Linux: fall through
+  }
+  return Math.max(1, os.availableParallelism());
+}
+
+const llamaInstances = new Map<string, Promise<Llama>>();
+function sharedLlama(gpu: "auto" | false): Promise<Llama> {
+  const key = String(gpu);
+  let llama = llamaInstances.get(key);
+  if (!llama) {
+    llama = getLlama({ gpu, build: "never", logLevel: LlamaLogLevel.error, progressLogs: false });
+    llamaInstances.set(key, llama);
+  }
+  return llama;
+}
+
+/** Fails fast with a clear message for a missing, empty, truncated or non-GGUF file. */
+export async function checkGgufFile(path: string): Promise<void> {
+  let size: number;
+  try {
+    const info = await stat(path);
+    if (!info.isFile()) throw new Error(`model path ${path} is not a file`);
+    size = info.size;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new Error(`model file not found: ${path}`);
+    throw error;
+  }
+  if (size < 32) throw new Error(`model file ${path} is too small (${size} bytes) to be a GGUF file`);
+  const handle = await open(path, "r");
+  try {
+    const header = Buffer.alloc(4);
+    await handle.read(header, 0, 4, 0);
+    if (header.toString("latin1") !== "GGUF")
+      throw new Error(`model file ${path} is not a GGUF file (it starts with ${JSON.stringify(header.toString("latin1"))}, not "GGUF")`);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function resolveModelPath(model: string, modelsDirectory?: string): Promise<string> {
+  if (!/^(hf|https?):/.test(model)) {
+    await checkGgufFile(model);
+    return model;
+  }
+  try {
+    return await resolveModelFile(model, { directory: modelsDirectory, cli: false, verify: false });
+  } catch (error) {
+    throw new Error(`could not resolve model ${model} (offline or not found): ${(error as Error).message}`);
+  }
+}
+
+export class LlamaCppModel implements TokenModel {
+  readonly contextSize: number;
+  readonly batchSize: number;
+  readonly threads: number;
+  private readonly free: LlamaContextSequence[] = [];
+
+  private constructor(
+    readonly path: string,
+    readonly llama: Llama,
+    readonly model: LlamaModel,
+    readonly context: LlamaContext,
+  ) {
+    this.contextSize = context.contextSize;
+    this.batchSize = context.batchSize;
+    this.threads = context.currentThreads;
+    for (let i = 0; i < context.totalSequences; i++) this.free.push(context.getSequence());
+  }
+
+  static async load(options: LlamaCppOptions): Promise<LlamaCppModel> {
+    const path = await resolveModelPath(options.model, options.modelsDirectory);
+    const threads = options.threads ?? physicalCoreCount();
+    if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be an integer >= 1, got ${threads}`);
+    const llama = await sharedLlama(options.gpu ?? false);
+    let model: LlamaModel;
+    try {
+      model = await llama.loadModel({ modelPath: path, gpuLayers: options.gpu === "auto" ? "auto" : 0 });
+    } catch (error) {
+      throw new Error(`could not load model ${path}: ${(error as Error).message} (is the file complete and a llama.cpp-supported GGUF?)`);
+    }
+    const contextSize = Math.min(options.contextSize ?? 4096, model.trainContextSize);
+    const context = await model.createContext({
+      contextSize,
+      batchSize: Math.min(options.batchSize ?? 512, contextSize),
+      sequences: options.sequences ?? 1,
+      flashAttention: options.flashAttention ?? true,
+      threads,
+    });
+    return new LlamaCppModel(path, llama, model, context);
+  }
+
+  tokenize(text: string, options: { bos?: boolean } = {}): number[] {
+    const tokens = this.model.tokenize(text, false) as number[];
+    const bos = this.model.tokens.bos;
+    if (options.bos && bos != null && this.model.tokens.shouldPrependBosToken) return [bos, ...tokens];
+    return tokens;
+  }
+
+  detokenize(tokens: readonly number[], context?: readonly number[]): string {
+    return this.model.detokenize(tokens as Token[], false, context as Token[] | undefined);
+  }
+
+  isEndOfGeneration(token: number): boolean {
+    return this.model.isEogToken(token as Token);
+  }
+
+  /** Takes a free sequence of the context (one per parallel request). */
+  async createSequence(): Promise<TokenSequence> {
+    const sequence = this.free.pop();
+    if (!sequence) throw new Error(`all ${this.context.totalSequences} sequences of this model are in use`);
+    return new LlamaCppSequence(sequence, () => this.free.push(sequence));
+  }
+
+  async dispose(): Promise<void> {
+    await this.context.dispose();
+    await this.model.dispose();
+  }
+}
+
+class LlamaCppSequence implements TokenSequence {
+  private released = false;
+  constructor(
+    readonly sequence: LlamaContextSequence,
+    private readonly release: () => void,
+  ) {}
+
+  get length(): number {
+    return this.sequence.nextTokenIndex;
+  }
+
+  async evaluate(tokens: readonly number[], predictFrom = 0): Promise<number[]> {
+    if (tokens.length === 0) return [];
+    const items = tokens.map((token, i) =>
+      i >= predictFrom ? ([token as Token, { generateNext: { token: true } }] as [Token, { generateNext: { token: boolean } }]) : (token as Token),
+    );
+    const results = await this.sequence.controlledEvaluate(items);
+    const predictions: number[] = [];
+    for (let i = predictFrom; i < tokens.length; i++) {
+      const token = results[i]?.next.token;
+      if (token == null) throw new Error(`the backend returned no prediction for position ${i}`);
+      predictions.push(token);
+    }
+    return predictions;
+  }
+
+  async truncate(length: number): Promise<void> {
+    const current = this.sequence.nextTokenIndex;
+    if (length < 0 || length > current) throw new RangeError(`cannot truncate a sequence of ${current} tokens to ${length}`);
+    if (length === current) return;
+    if (length === 0) await this.sequence.clearHistory();
+    else await this.sequence.eraseContextTokenRanges([{ start: length, end: current }]);
+  }
+
+  dispose(): void {
+    if (this.released) return;
+    this.released = true;
+    void this.sequence.clearHistory().finally(this.release);
+  }
+}

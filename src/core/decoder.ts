@@ -1,0 +1,177 @@
+import type { TokenModel, TokenSequence } from "./model.js";
+import { OutputText } from "./output-text.js";
+import type { Draft, DraftProposer } from "./proposer.js";
+import { verifyGreedy } from "./verifier.js";
+
+export type StopReason = "eos" | "max-tokens" | "stop" | "abort" | "context-full";
+
+export interface DecodeOptions {
+  /** Most tokens to generate. */
+  readonly maxTokens: number;
+  /** Generation ends before the first of these strings (which is not part of the text). */
+  readonly stop?: readonly string[];
+  readonly signal?: AbortSignal;
+  /** Where drafts come from; absent means plain greedy decoding, one token per forward pass. */
+  readonly proposer?: DraftProposer;
+  /** Streamed text, in order; never splits a character, never shows part of a stop string. */
+  readonly onText?: (text: string) => void;
+  /** Tokens as they are accepted (several per forward pass when a draft is accepted). */
+  readonly onTokens?: (tokens: readonly number[]) => void;
+}
+
+export interface DecodeStats {
+  readonly promptTokens: number;
+  readonly generatedTokens: number;
+  /** Forward passes, the prompt's included (it yields the first token). */
+  readonly steps: number;
+  /** Forward passes that carried a draft. */
+  readonly draftSteps: number;
+  readonly draftedTokens: number;
+  readonly acceptedTokens: number;
+  readonly tokensPerStep: number;
+  readonly promptMs: number;
+  /** Time in forward passes after the prompt (verification included). */
+  readonly forwardMs: number;
+  /** Time spent finding drafts. */
+  readonly draftMs: number;
+  readonly totalMs: number;
+}
+
+export interface DecodeResult {
+  readonly tokens: number[];
+  readonly text: string;
+  readonly stopReason: StopReason;
+  readonly stats: DecodeStats;
+}
+
+/**
+ * The LLMA loop: propose a draft, evaluate [last token + draft] in one forward pass, keep the longest
+ * draft prefix the model agrees with plus the model's own next token, roll the KV cache back over the
+ * rest. Without a proposer it is plain greedy decoding through the very same code, so both paths share
+ * every stopping rule and the output of one must equal the other token for token.
+ */
+export async function decode(
+  model: TokenModel,
+  sequence: TokenSequence,
+  prompt: readonly number[],
+  options: DecodeOptions,
+): Promise<DecodeResult> {
+  const { maxTokens, proposer, signal } = options;
+  if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new RangeError(`maxTokens must be an integer >= 0, got ${maxTokens}`);
+  if (prompt.length === 0) throw new Error("the prompt is empty: at least one token (e.g. BOS) is needed");
+  if (prompt.length >= model.contextSize)
+    throw new Error(`the prompt has ${prompt.length} tokens but the context holds ${model.contextSize}: shorten it or raise contextSize`);
+
+  const started = performance.now();
+  const tokens: number[] = [];
+  const text = new OutputText(model, options.stop ?? [], prompt);
+  let steps = 0;
+  let draftSteps = 0;
+  let draftedTokens = 0;
+  let acceptedTokens = 0;
+  let promptMs = 0;
+  let forwardMs = 0;
+  let draftMs = 0;
+  let stopReason: StopReason | undefined;
+
+  const flushText = (final: boolean) => {
+    if (options.onText) {
+      const piece = text.takeStreamable(final);
+      if (piece.length > 0) options.onText(piece);
+    }
+  };
+  /** Emits accepted tokens one by one; the same stopping rules apply whatever the pass produced. */
+  const emit = (accepted: readonly number[]): void => {
+    const emitted: number[] = [];
+    for (const token of accepted) {
+      if (model.isEndOfGeneration(token)) {
+        stopReason = "eos";
+        break;
+      }
+      tokens.push(token);
+      emitted.push(token);
+      if (text.push(token)) stopReason = "stop";
+      else if (tokens.length >= maxTokens) stopReason = "max-tokens";
+      if (stopReason) break;
+    }
+    if (emitted.length > 0) {
+      options.onTokens?.(emitted);
+      flushText(false);
+    }
+  };
+
+  if (maxTokens === 0) stopReason = "max-tokens";
+  else if (signal?.aborted) stopReason = "abort";
+
+  let next = -1;
+  if (!stopReason) {
+    await sequence.truncate(0);
+    const t0 = performance.now();
+    [next] = await sequence.evaluate(prompt, prompt.length - 1);
+    promptMs = performance.now() - t0;
+    steps++;
+    proposer?.observe(prompt, "prompt");
+    emit([next]);
+  }
+
+  while (!stopReason) {
+    if (signal?.aborted) {
+      stopReason = "abort";
+      break;
+    }
+    // `next` is emitted but not yet in the KV cache; it opens the next forward pass.
+    const room = model.contextSize - sequence.length - 1;
+    if (room < 0) {
+      stopReason = "context-full";
+      break;
+    }
+    proposer?.observe([next], "output");
+    const maxDraft = Math.min(maxTokens - tokens.length - 1, room, model.batchSize - 1);
+    let draft: Draft = { tokens: [], matchLength: 0 };
+    if (proposer && maxDraft > 0) {
+      const t0 = performance.now();
+      draft = proposer.propose(maxDraft);
+      draftMs += performance.now() - t0;
+    }
+
+    const t0 = performance.now();
+    const predictions = await sequence.evaluate([next, ...draft.tokens]);
+    forwardMs += performance.now() - t0;
+    steps++;
+
+    const verdict = verifyGreedy(draft.tokens, predictions);
+    if (draft.tokens.length > 0) {
+      draftSteps++;
+      draftedTokens += draft.tokens.length;
+      acceptedTokens += verdict.accepted;
+      proposer!.feedback(draft, verdict.accepted);
+      if (verdict.accepted < draft.tokens.length) await sequence.truncate(sequence.length - (draft.tokens.length - verdict.accepted));
+    }
+    const acceptedDraft = draft.tokens.slice(0, verdict.accepted);
+    // The proposer sees every emitted token; `next` is shown at the top of the next iteration.
+    if (acceptedDraft.length > 0) proposer?.observe(acceptedDraft, "output");
+    emit([...acceptedDraft, verdict.next]);
+    next = verdict.next;
+  }
+  flushText(true);
+
+  const totalMs = performance.now() - started;
+  return {
+    tokens,
+    text: text.text,
+    stopReason: stopReason!,
+    stats: {
+      promptTokens: prompt.length,
+      generatedTokens: tokens.length,
+      steps,
+      draftSteps,
+      draftedTokens,
+      acceptedTokens,
+      tokensPerStep: steps > 0 ? tokens.length / steps : 0,
+      promptMs,
+      forwardMs,
+      draftMs,
+      totalMs,
+    },
+  };
+}

@@ -1,0 +1,30 @@
+/**
+ * What the decoder needs from a model. The core depends on this interface only; backends
+ * (src/backends/) implement it.
+ */
+export interface TokenSequence {
+  /** Tokens currently held in this sequence's KV cache. */
+  readonly length: number;
+  /**
+   * Appends `tokens` to the sequence in ONE forward pass and returns the model's greedy next token
+   * after every appended position from `predictFrom` on (so `tokens.length - predictFrom` tokens).
+   */
+  evaluate(tokens: readonly number[], predictFrom?: number): Promise<number[]>;
+  /** Drops KV cache entries from the tail so that `length` tokens remain. */
+  truncate(length: number): Promise<void>;
+  dispose(): void;
+}
+
+export interface TokenModel {
+  /** Tokens of `text`; with `bos`, the model's beginning-of-sequence token first (if it has one). */
+  tokenize(text: string, options?: { bos?: boolean }): number[];
+  /** Text of `tokens`; `context` (tokens that precede them) lets leading spaces decode correctly. */
+  detokenize(tokens: readonly number[], context?: readonly number[]): string;
+  /** Whether a token ends generation (EOS, EOT, ...). */
+  isEndOfGeneration(token: number): boolean;
+  /** Maximum tokens one sequence can hold. */
+  readonly contextSize: number;
+  /** Most tokens one evaluate() call may append. */
+  readonly batchSize: number;
+  createSequence(): Promise<TokenSequence>;
+}
