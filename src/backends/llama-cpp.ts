@@ -182,6 +182,10 @@ class LlamaCppSequence implements TokenSequence {
     return this.sequence.nextTokenIndex;
   }
 
+  get tokens(): readonly number[] {
+    return this.sequence.contextTokens;
+  }
+
   async evaluate(tokens: readonly number[], predictFrom = 0): Promise<number[]> {
     if (tokens.length === 0) return [];
     const items = tokens.map((token, i) =>

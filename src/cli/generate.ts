@@ -1,0 +1,136 @@
+import { Command } from "commander";
+import { LlamaCppModel } from "../backends/llama-cpp.js";
+import type { DecodeResult } from "../core/decoder.js";
+import { generate } from "../core/generate.js";
+import { collect, integerOption, log, readTextFile } from "./options.js";
+
+interface GenerateCliOptions {
+  model: string;
+  prompt?: string;
+  promptFile?: string;
+  ref: string[];
+  n: number;
+  k: number;
+  maxTokens: number;
+  threads?: number;
+  contextSize: number;
+  stop: string[];
+  indexPrompt: boolean;
+  indexOutput: boolean;
+  compareGreedy?: boolean;
+  json?: boolean;
+  gpu?: boolean;
+}
+
+function summary(result: DecodeResult) {
+  const { stats } = result;
+  return {
+    generatedTokens: stats.generatedTokens,
+    steps: stats.steps,
+    tokensPerStep: round(stats.tokensPerStep, 3),
+    draftedTokens: stats.draftedTokens,
+    acceptedTokens: stats.acceptedTokens,
+    acceptanceRate: stats.draftedTokens > 0 ? round(stats.acceptedTokens / stats.draftedTokens, 3) : null,
+    promptMs: round(stats.promptMs, 1),
+    forwardMs: round(stats.forwardMs, 1),
+    draftMs: round(stats.draftMs, 2),
+    totalMs: round(stats.totalMs, 1),
+    decodeMsPerToken: stats.generatedTokens > 0 ? round((stats.totalMs - stats.promptMs) / stats.generatedTokens, 2) : null,
+    stopReason: result.stopReason,
+  };
+}
+
+function round(value: number, digits: number): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
+
+export function generateCommand(): Command {
+  return new Command("generate")
+    .description("Generate text with LLMA: copy spans from reference files, verify them in one forward pass; output identical to greedy decoding.")
+    .requiredOption("--model <path>", "GGUF model file (or hf: URI, needs network)")
+    .option("--prompt <text>", "prompt text")
+    .option("--prompt-file <file>", "read the prompt from a file")
+    .option("--ref <file>", "reference text file to copy from (repeatable)", collect, [])
+    .option("--n <n>", "minimum matched tokens before copying", integerOption("--n", 1, 64), 1)
+    .option("--k <k>", "most tokens copied per step", integerOption("--k", 0, 256), 20)
+    .option("--max-tokens <n>", "most tokens to generate", integerOption("--max-tokens", 0, 1_000_000), 256)
+    .option("--threads <n>", "CPU threads (default: physical cores)", integerOption("--threads", 1, 1024))
+    .option("--context-size <n>", "context size in tokens", integerOption("--context-size", 16, 1 << 20), 4096)
+    .option("--stop <text>", "stop string (repeatable)", collect, [])
+    .option("--no-index-prompt", "do not copy from the prompt")
+    .option("--no-index-output", "do not copy from the output generated so far")
+    .option("--compare-greedy", "also run plain greedy decoding; report identical and the speed ratio")
+    .option("--gpu", "use a GPU if node-llama-cpp finds one")
+    .option("--json", "print one JSON document (text, tokens, stats) on stdout; logs go to stderr")
+    .addHelpText(
+      "after",
+      `
+Example:
+  llma make-model --shape tiny --quant Q8_0 --out tiny.gguf
+  llma generate --model tiny.gguf --prompt-file question.txt --ref doc1.txt --ref doc2.txt --compare-greedy --json`,
+    )
+    .action(async (options: GenerateCliOptions) => {
+      if ((options.prompt === undefined) === (options.promptFile === undefined))
+        throw new Error("give exactly one of --prompt TEXT or --prompt-file FILE");
+      const prompt = options.prompt ?? (await readTextFile(options.promptFile!, "prompt"));
+      const references = await Promise.all(options.ref.map((file) => readTextFile(file, "reference")));
+      const model = await LlamaCppModel.load({
+        model: options.model,
+        threads: options.threads,
+        contextSize: options.contextSize,
+        gpu: options.gpu ? "auto" : false,
+      });
+      try {
+        const request = {
+          prompt,
+          references,
+          n: options.n,
+          k: options.k,
+          maxTokens: options.maxTokens,
+          stop: options.stop,
+          indexPrompt: options.indexPrompt,
+          indexOutput: options.indexOutput,
+        };
+        let greedy: DecodeResult | undefined;
+        if (options.compareGreedy) {
+          // Warm-up pass so neither method pays first-call allocation costs.
+          await generate(model, { prompt, method: "greedy", maxTokens: 2 });
+          greedy = await generate(model, { ...request, method: "greedy" });
+          log(`greedy: ${greedy.stats.generatedTokens} tokens in ${greedy.stats.totalMs.toFixed(0)} ms`);
+        }
+        const streamToStdout = !options.json && !options.compareGreedy;
+        const result = await generate(model, {
+          ...request,
+          method: "llma",
+          onText: streamToStdout ? (text) => process.stdout.write(text) : undefined,
+        });
+        if (streamToStdout) process.stdout.write("\n");
+        const output: Record<string, unknown> = {
+          text: result.text,
+          tokens: result.tokens,
+          model: options.model,
+          threads: model.threads,
+          n: options.n,
+          k: options.k,
+          stats: summary(result),
+        };
+        if (greedy) {
+          output.greedy = summary(greedy);
+          output.identical = greedy.tokens.length === result.tokens.length && greedy.tokens.every((t, i) => t === result.tokens[i]);
+          output.speedup = round(greedy.stats.totalMs / result.stats.totalMs, 3);
+          output.decodeSpeedup = round(
+            (greedy.stats.totalMs - greedy.stats.promptMs) / Math.max(1e-9, result.stats.totalMs - result.stats.promptMs),
+            3,
+          );
+        }
+        if (options.json) process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
+        else {
+          if (!streamToStdout) process.stdout.write(`${result.text}\n`);
+          log(JSON.stringify({ stats: output.stats, identical: output.identical, speedup: output.speedup }));
+        }
+      } finally {
+        await model.dispose();
+      }
+    });
+}

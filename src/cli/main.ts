@@ -1,0 +1,28 @@
+import { Command, CommanderError } from "commander";
+import { demoCommand } from "./demo.js";
+import { generateCommand } from "./generate.js";
+import { makeModelCommand } from "./make-model.js";
+
+export function buildProgram(): Command {
+  const program = new Command("llma")
+    .description("Lossless LLM inference acceleration with references (LLMA): copy spans, verify in one pass, identical to greedy.")
+    .version("0.1.0")
+    .showHelpAfterError()
+    .exitOverride();
+  program.addCommand(generateCommand());
+  program.addCommand(makeModelCommand());
+  program.addCommand(demoCommand());
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode; // commander already printed the message
+    process.stderr.write(`llma: error: ${(error as Error).message}\n`);
+    return 1;
+  }
+}

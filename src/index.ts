@@ -1,0 +1,13 @@
+/** llma: lossless LLM inference acceleration with references (LLMA, arXiv 2304.04487). */
+export { ReferenceIndex, ContextCursor, type ReferenceMatch, type SourceKind } from "./core/reference-index.js";
+export { ReferenceProposer, type Draft, type DraftProposer, type ReferenceProposerOptions } from "./core/proposer.js";
+export { FixedPolicy, type DraftPolicy, type DraftContext } from "./core/policy.js";
+export { verifyGreedy, type Verdict } from "./core/verifier.js";
+export { decode, type DecodeOptions, type DecodeResult, type DecodeStats, type StopReason } from "./core/decoder.js";
+export { generate, type GenerateRequest } from "./core/generate.js";
+export { ForcedSequence } from "./core/target.js";
+export type { TokenModel, TokenSequence } from "./core/model.js";
+export { LlamaCppModel, physicalCoreCount, type LlamaCppOptions } from "./backends/llama-cpp.js";
+export { writeGgufModel, SHAPES, type Quant, type ModelShape } from "./backends/gguf-writer.js";
+export { ensureModel } from "./backends/model-cache.js";
+export { loadDataset, parseDataset, samplePrompt, type Dataset, type Sample } from "./bench/dataset.js";
