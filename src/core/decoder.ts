@@ -1,6 +1,6 @@
 import type { TokenModel, TokenSequence } from "./model.js";
 import { OutputText } from "./output-text.js";
-import type { Draft, DraftProposer } from "./proposer.js";
+import { NO_DRAFT, type Draft, type DraftProposer } from "./proposer.js";
 import { verifyGreedy } from "./verifier.js";
 
 export type StopReason = "eos" | "max-tokens" | "stop" | "abort" | "context-full";
@@ -133,7 +133,7 @@ export async function decode(
     }
     proposer?.observe([next], "output");
     const maxDraft = Math.min(maxTokens - tokens.length - 1, room, model.batchSize - 1);
-    let draft: Draft = { tokens: [], matchLength: 0 };
+    let draft: Draft = NO_DRAFT;
     if (proposer && maxDraft > 0) {
       const t0 = performance.now();
       draft = proposer.propose(maxDraft);
@@ -142,15 +142,16 @@ export async function decode(
 
     const t0 = performance.now();
     const predictions = await sequence.evaluate([next, ...draft.tokens]);
-    forwardMs += performance.now() - t0;
+    const passMs = performance.now() - t0;
+    forwardMs += passMs;
     steps++;
 
     const verdict = verifyGreedy(draft.tokens, predictions);
+    proposer?.feedback(draft, verdict.accepted, passMs);
     if (draft.tokens.length > 0) {
       draftSteps++;
       draftedTokens += draft.tokens.length;
       acceptedTokens += verdict.accepted;
-      proposer!.feedback(draft, verdict.accepted);
       if (verdict.accepted < draft.tokens.length) await sequence.truncate(sequence.length - (draft.tokens.length - verdict.accepted));
     }
     const acceptedDraft = draft.tokens.slice(0, verdict.accepted);

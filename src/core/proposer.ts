@@ -1,12 +1,16 @@
-import type { DraftPolicy } from "./policy.js";
+import type { DraftContext, DraftPolicy } from "./policy.js";
 import { ReferenceIndex, type ContextCursor, type SourceKind } from "./reference-index.js";
 
-/** A draft: tokens to verify after the last context token, and where they were copied from. */
+/** A draft: tokens to verify after the last context token, and what the policy knew when choosing it. */
 export interface Draft {
   readonly tokens: readonly number[];
-  readonly source?: SourceKind;
-  readonly matchLength: number;
+  /** The policy's view of the match (for feedback); absent when nothing matched. */
+  readonly context?: DraftContext;
+  /** Text position the tokens were copied from (for continuing a copy). */
+  readonly start?: number;
 }
+
+export const NO_DRAFT: Draft = { tokens: [] };
 
 /**
  * Proposes drafts from the request's context. The decoder tells it every token that enters the
@@ -17,8 +21,8 @@ export interface DraftProposer {
   observe(tokens: readonly number[], kind: "prompt" | "output"): void;
   /** A draft of at most `maxTokens` tokens to follow the context (empty = no draft). */
   propose(maxTokens: number): Draft;
-  /** Verification result of the last draft. */
-  feedback(draft: Draft, accepted: number): void;
+  /** After every forward pass: the draft it carried (maybe empty), how much was accepted, how long it took. */
+  feedback(draft: Draft, accepted: number, passMs: number): void;
 }
 
 export interface ReferenceProposerOptions {
@@ -38,6 +42,8 @@ export class ReferenceProposer implements DraftProposer {
   private readonly policy: DraftPolicy;
   private readonly indexPrompt: boolean;
   private readonly indexOutput: boolean;
+  /** Text position where a fully accepted copy would continue (-1: none). */
+  private continuesAt = -1;
 
   constructor(options: ReferenceProposerOptions) {
     for (const reference of options.references) this.index.addReference(reference);
@@ -54,21 +60,27 @@ export class ReferenceProposer implements DraftProposer {
 
   propose(maxTokens: number): Draft {
     const match = this.cursor.match();
-    if (match === undefined || maxTokens <= 0) return { tokens: [], matchLength: 0 };
+    if (match === undefined || maxTokens <= 0) return NO_DRAFT;
     const candidates = this.index.continuation(match.continuationStart, maxTokens);
-    const length = this.policy.draftLength({ matchLength: match.length, available: candidates.length });
-    if (length <= 0) return { tokens: [], matchLength: match.length };
-    return {
-      tokens: candidates.slice(0, length),
-      source: this.index.sourceAt(match.continuationStart),
+    if (candidates.length === 0) return NO_DRAFT;
+    const context: DraftContext = {
       matchLength: match.length,
+      available: candidates.length,
+      source: this.index.sourceAt(match.continuationStart),
+      continuing: match.continuationStart === this.continuesAt,
     };
+    const length = this.policy.draftLength(context);
+    return { tokens: candidates.slice(0, length), context, start: match.continuationStart };
   }
 
-  feedback(draft: Draft, accepted: number): void {
-    this.policy.observe?.(draft.tokens.length, accepted, {
-      matchLength: draft.matchLength,
-      available: draft.tokens.length,
-    });
+  feedback(draft: Draft, accepted: number, passMs: number): void {
+    this.policy.observeCost?.(1 + draft.tokens.length, passMs);
+    if (draft.context === undefined || draft.start === undefined) {
+      this.continuesAt = -1;
+      return;
+    }
+    this.policy.observe?.(draft.tokens.length, accepted, draft.context);
+    // A whole draft accepted: if the model's next token also follows in the reference, the copy continues there.
+    this.continuesAt = draft.tokens.length > 0 && accepted === draft.tokens.length ? draft.start + accepted + 1 : -1;
   }
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { decode } from "../../src/core/decoder.js";
-import { FixedPolicy } from "../../src/core/policy.js";
+import { CostCurve } from "../../src/core/cost-model.js";
+import { CostAwarePolicy, FixedPolicy } from "../../src/core/policy.js";
 import { ReferenceProposer } from "../../src/core/proposer.js";
 import { editedCopy } from "../helpers/edits.js";
 import { mulberry32, randomInt } from "../helpers/random.js";
@@ -91,7 +92,10 @@ describe("decode (toy model)", () => {
       // One sequence for both runs: the second reuses the first's prompt prefix in the cache.
       const shared = await model.createSequence();
       const plain = await decode(model, shared, prompt, { maxTokens, stop });
-      const policy = new FixedPolicy(1 + randomInt(random, 4), randomInt(random, 40));
+      const policy =
+        random() < 0.7
+          ? new FixedPolicy(1 + randomInt(random, 4), randomInt(random, 40))
+          : new CostAwarePolicy(random() < 0.5 ? CostCurve.linear(27, 11.5) : CostCurve.linear(20, 0.2));
       const proposer = new ReferenceProposer({ references, policy, indexPrompt: random() < 0.5, indexOutput: random() < 0.5 });
       const llma = await decode(model, random() < 0.5 ? shared : await model.createSequence(), prompt, { maxTokens, stop, proposer });
       const context = `seed ${seed}`;

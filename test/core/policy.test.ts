@@ -1,0 +1,96 @@
+import { describe, expect, it } from "vitest";
+import { CostCurve } from "../../src/core/cost-model.js";
+import { AcceptanceModel, CostAwarePolicy, expectedAccepted, FixedPolicy } from "../../src/core/policy.js";
+import { mulberry32 } from "../helpers/random.js";
+
+describe("FixedPolicy", () => {
+  it("copies k tokens when n match, nothing otherwise", () => {
+    const policy = new FixedPolicy(2, 5);
+    expect(policy.draftLength({ matchLength: 1, available: 10 })).toBe(0);
+    expect(policy.draftLength({ matchLength: 2, available: 10 })).toBe(5);
+    expect(policy.draftLength({ matchLength: 3, available: 3 })).toBe(3);
+  });
+  it("rejects invalid knobs with a named error", () => {
+    expect(() => new FixedPolicy(0, 5)).toThrow(/n must be an integer >= 1/);
+    expect(() => new FixedPolicy(1, -1)).toThrow(/k must be an integer >= 0/);
+  });
+});
+
+describe("CostCurve", () => {
+  it("interpolates between measured points and extrapolates past the last", () => {
+    const curve = new CostCurve([
+      { tokens: 1, ms: 10 },
+      { tokens: 5, ms: 30 },
+    ]);
+    expect(curve.cost(1)).toBe(10);
+    expect(curve.cost(3)).toBe(20);
+    expect(curve.cost(9)).toBe(50);
+  });
+  it("needs a 1-token point", () => {
+    expect(() => new CostCurve([{ tokens: 2, ms: 3 }])).toThrow(/1 token/);
+  });
+});
+
+describe("expectedAccepted", () => {
+  it("matches a Monte Carlo estimate", () => {
+    const random = mulberry32(7);
+    const [first, rest, d] = [0.6, 0.8, 7];
+    let total = 0;
+    const trials = 200_000;
+    for (let t = 0; t < trials; t++) {
+      let accepted = 0;
+      while (accepted < d && random() < (accepted === 0 ? first : rest)) accepted++;
+      total += accepted;
+    }
+    expect(Math.abs(expectedAccepted(d, first, rest) - total / trials)).toBeLessThan(0.03); // ~5 standard errors
+  });
+});
+
+describe("CostAwarePolicy", () => {
+  const cpu = CostCurve.linear(27, 11.5); // 1.1B model, 2 CPU threads
+  const gpu = CostCurve.linear(20, 0.1); // nearly flat
+
+  function trained(model: AcceptanceModel, drafted: number, accepted: number, times: number, continuing = false) {
+    for (let i = 0; i < times; i++) model.observe(drafted, accepted, { matchLength: 3, available: drafted, continuing });
+    return model;
+  }
+
+  it("drafts nothing on a CPU when drafts are rarely accepted", () => {
+    const acceptance = trained(new AcceptanceModel(), 4, 0, 50);
+    const policy = new CostAwarePolicy(cpu, { acceptance });
+    expect(policy.draftLength({ matchLength: 3, available: 20 })).toBe(0);
+  });
+
+  it("drafts long when drafts are accepted whole", () => {
+    const acceptance = trained(new AcceptanceModel(), 16, 16, 50);
+    expect(new CostAwarePolicy(cpu, { acceptance }).draftLength({ matchLength: 3, available: 40 })).toBeGreaterThanOrEqual(16);
+  });
+
+  it("drafts longer on a flat (GPU-like) cost curve than on a CPU one for the same acceptance", () => {
+    const acceptance = trained(new AcceptanceModel(), 8, 3, 50);
+    const onCpu = new CostAwarePolicy(cpu, { acceptance }).draftLength({ matchLength: 3, available: 64 });
+    const onGpu = new CostAwarePolicy(gpu, { acceptance }).draftLength({ matchLength: 3, available: 64 });
+    expect(onGpu).toBeGreaterThan(onCpu);
+    expect(onGpu).toBeGreaterThanOrEqual(10);
+  });
+
+  it("learns per kind of draft: continuing copies vs fresh single-token matches", () => {
+    const acceptance = new AcceptanceModel();
+    trained(acceptance, 8, 8, 40, true);
+    for (let i = 0; i < 40; i++) acceptance.observe(8, 0, { matchLength: 1, available: 8 });
+    const policy = new CostAwarePolicy(cpu, { acceptance });
+    expect(policy.draftLength({ matchLength: 5, available: 20, continuing: true })).toBeGreaterThan(4);
+    expect(policy.draftLength({ matchLength: 1, available: 20 })).toBe(0);
+  });
+
+  it("picks the length that maximises expected tokens per ms (brute-force check)", () => {
+    const acceptance = trained(new AcceptanceModel(0.0001), 10, 4, 30);
+    const policy = new CostAwarePolicy(cpu, { acceptance });
+    const context = { matchLength: 3, available: 30 };
+    const { first, rest } = acceptance.estimate(context);
+    let best = 0;
+    for (let d = 1; d <= 30; d++)
+      if ((1 + expectedAccepted(d, first, rest)) / cpu.cost(1 + d) > (1 + expectedAccepted(best, first, rest)) / cpu.cost(1 + best)) best = d;
+    expect(policy.draftLength(context)).toBe(best);
+  });
+});
