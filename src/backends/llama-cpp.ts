@@ -18,6 +18,7 @@ import {
   type LlamaModel,
   type Token,
 } from "node-llama-cpp";
+import { CostCurve } from "../core/cost-model.js";
 import type { TokenModel, TokenSequence } from "../core/model.js";
 
 export interface LlamaCppOptions {
@@ -107,6 +108,8 @@ export class LlamaCppModel implements TokenModel {
   readonly contextSize: number;
   readonly batchSize: number;
   readonly threads: number;
+  /** Whether a GPU may be used ("auto") or not (false). */
+  readonly gpu: "auto" | false;
   private readonly free: LlamaContextSequence[] = [];
 
   private constructor(
@@ -114,7 +117,9 @@ export class LlamaCppModel implements TokenModel {
     readonly llama: Llama,
     readonly model: LlamaModel,
     readonly context: LlamaContext,
+    gpu: "auto" | false,
   ) {
+    this.gpu = gpu;
     this.contextSize = context.contextSize;
     this.batchSize = context.batchSize;
     this.threads = context.currentThreads;
@@ -140,7 +145,17 @@ export class LlamaCppModel implements TokenModel {
       flashAttention: options.flashAttention ?? true,
       threads,
     });
-    return new LlamaCppModel(path, llama, model, context);
+    return new LlamaCppModel(path, llama, model, context, options.gpu ?? false);
+  }
+
+  /** Measured cost curve (after calibrate()); used by the cost-aware policy. */
+  costCurve?: CostCurve;
+
+  /** Measures (or loads the cached) cost curve of this model on this machine. */
+  async calibrate(options: { refresh?: boolean; onMeasure?: () => void } = {}): Promise<CostCurve> {
+    const { costCurveFor } = await import("./calibrate.js");
+    this.costCurve = new CostCurve(await costCurveFor(this, options));
+    return this.costCurve;
   }
 
   tokenize(text: string, options: { bos?: boolean } = {}): number[] {

@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import { LlamaCppModel } from "../backends/llama-cpp.js";
 import type { DecodeResult } from "../core/decoder.js";
-import { generate } from "../core/generate.js";
+import { generate, POLICY_NAMES, type PolicyName } from "../core/generate.js";
 import { collect, integerOption, log, readTextFile } from "./options.js";
 
 interface GenerateCliOptions {
@@ -9,8 +9,9 @@ interface GenerateCliOptions {
   prompt?: string;
   promptFile?: string;
   ref: string[];
-  n: number;
-  k: number;
+  n?: number;
+  k?: number;
+  policy?: string;
   maxTokens: number;
   threads?: number;
   contextSize: number;
@@ -52,8 +53,9 @@ export function generateCommand(): Command {
     .option("--prompt <text>", "prompt text")
     .option("--prompt-file <file>", "read the prompt from a file")
     .option("--ref <file>", "reference text file to copy from (repeatable)", collect, [])
-    .option("--n <n>", "minimum matched tokens before copying", integerOption("--n", 1, 64), 1)
-    .option("--k <k>", "most tokens copied per step", integerOption("--k", 0, 256), 20)
+    .option("--policy <policy>", "draft length: auto (cost-aware, measures this machine once) or paper (fixed n, k); default auto, or paper when --n/--k is given")
+    .option("--n <n>", "paper policy: minimum matched tokens before copying (default 1)", integerOption("--n", 1, 64))
+    .option("--k <k>", "paper policy: most tokens copied per step (default 20)", integerOption("--k", 0, 256))
     .option("--max-tokens <n>", "most tokens to generate", integerOption("--max-tokens", 0, 1_000_000), 256)
     .option("--threads <n>", "CPU threads (default: physical cores)", integerOption("--threads", 1, 1024))
     .option("--context-size <n>", "context size in tokens", integerOption("--context-size", 16, 1 << 20), 4096)
@@ -71,6 +73,10 @@ Example:
   llma generate --model tiny.gguf --prompt-file question.txt --ref doc1.txt --ref doc2.txt --compare-greedy --json`,
     )
     .action(async (options: GenerateCliOptions) => {
+      if (options.policy === "auto" && (options.n !== undefined || options.k !== undefined))
+        throw new Error("--n and --k set the paper policy; they cannot be combined with --policy auto");
+      const policy = options.policy ?? (options.n !== undefined || options.k !== undefined ? "paper" : "auto");
+      if (!POLICY_NAMES.includes(policy as PolicyName)) throw new Error(`unknown --policy ${JSON.stringify(policy)}: use one of ${POLICY_NAMES.join(", ")}`);
       if ((options.prompt === undefined) === (options.promptFile === undefined))
         throw new Error("give exactly one of --prompt TEXT or --prompt-file FILE");
       const prompt = options.prompt ?? (await readTextFile(options.promptFile!, "prompt"));
@@ -82,9 +88,11 @@ Example:
         gpu: options.gpu ? "auto" : false,
       });
       try {
+        if (policy === "auto") await model.calibrate({ onMeasure: () => log("measuring this machine's forward-pass cost curve (once per model and settings)...") });
         const request = {
           prompt,
           references,
+          policy: policy as PolicyName,
           n: options.n,
           k: options.k,
           maxTokens: options.maxTokens,
@@ -111,8 +119,9 @@ Example:
           tokens: result.tokens,
           model: options.model,
           threads: model.threads,
-          n: options.n,
-          k: options.k,
+          policy,
+          n: policy === "paper" ? (options.n ?? 1) : undefined,
+          k: policy === "paper" ? (options.k ?? 20) : undefined,
           stats: summary(result),
         };
         if (greedy) {

@@ -1,6 +1,6 @@
 import { decode, type DecodeResult } from "./decoder.js";
 import type { TokenModel, TokenSequence } from "./model.js";
-import { FixedPolicy, type DraftPolicy } from "./policy.js";
+import { CostAwarePolicy, FixedPolicy, type DraftPolicy } from "./policy.js";
 import { ReferenceProposer } from "./proposer.js";
 import { ForcedSequence, endOfGenerationToken } from "./target.js";
 
@@ -11,12 +11,15 @@ export interface GenerateRequest {
   readonly references?: readonly (string | readonly number[])[];
   /** "llma" (default) copies from references; "greedy" is plain decoding. */
   readonly method?: "llma" | "greedy";
+  /**
+   * Draft length policy: "auto" (default: cost-aware, needs the model's cost curve), "paper" (fixed
+   * n, k), or any DraftPolicy. Giving n or k without a policy means "paper".
+   */
+  readonly policy?: DraftPolicy | PolicyName;
   /** Minimum match length before copying (paper's n, default 1). */
   readonly n?: number;
   /** Most tokens copied per step (paper's k, default 20). */
   readonly k?: number;
-  /** Replaces the fixed (n, k) policy. */
-  readonly policy?: DraftPolicy;
   /** Copy from the prompt too (default true). */
   readonly indexPrompt?: boolean;
   /** Copy from the output so far too (default true). */
@@ -33,6 +36,21 @@ export interface GenerateRequest {
 }
 
 export const DEFAULT_MAX_TOKENS = 256;
+export type PolicyName = "auto" | "paper";
+export const POLICY_NAMES: readonly PolicyName[] = ["auto", "paper"];
+
+/** The policy a request asks for (a fresh one per request: acceptance statistics are per request). */
+export function resolvePolicy(model: TokenModel, request: Pick<GenerateRequest, "policy" | "n" | "k">): DraftPolicy {
+  const policy = request.policy ?? (request.n !== undefined || request.k !== undefined ? "paper" : "auto");
+  if (typeof policy !== "string") return policy;
+  if (policy === "paper") return new FixedPolicy(request.n ?? 1, request.k ?? 20);
+  if (policy === "auto") {
+    if (!model.costCurve)
+      throw new Error('policy "auto" needs the model\'s measured cost curve (LlamaCppModel: await model.calibrate()); or use policy "paper"');
+    return new CostAwarePolicy(model.costCurve);
+  }
+  throw new Error(`unknown policy ${JSON.stringify(policy)}: use one of ${POLICY_NAMES.join(", ")}`);
+}
 
 function toTokens(model: TokenModel, input: string | readonly number[], bos: boolean): readonly number[] {
   return typeof input === "string" ? model.tokenize(input, { bos }) : input;
@@ -46,7 +64,7 @@ export async function generate(model: TokenModel, request: GenerateRequest): Pro
     method === "llma"
       ? new ReferenceProposer({
           references: (request.references ?? []).map((reference) => toTokens(model, reference, false)),
-          policy: request.policy ?? new FixedPolicy(request.n ?? 1, request.k ?? 20),
+          policy: resolvePolicy(model, request),
           indexPrompt: request.indexPrompt,
           indexOutput: request.indexOutput,
         })

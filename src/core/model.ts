@@ -1,3 +1,5 @@
+import type { CostCurve } from "./cost-model.js";
+
 /**
  * What the decoder needs from a model. The core depends on this interface only; backends
  * (src/backends/) implement it.
@@ -18,6 +20,8 @@ export interface TokenSequence {
 }
 
 export interface TokenModel {
+  /** What a forward pass over T tokens costs on this backend (measured); the cost-aware policy needs it. */
+  readonly costCurve?: CostCurve;
   /** Tokens of `text`; with `bos`, the model's beginning-of-sequence token first (if it has one). */
   tokenize(text: string, options?: { bos?: boolean }): number[];
   /** Text of `tokens`; `context` (tokens that precede them) lets leading spaces decode correctly. */
