@@ -61,7 +61,7 @@ export async function costCurveFor(
 ): Promise<CostPoint[]> {
   const file = options.cacheFile ?? join(defaultModelDir(), "cost-curves.json");
   const info = await stat(model.path);
-  const key = JSON.stringify([resolve(model.path), info.size, Math.round(info.mtimeMs), model.threads, model.contextSize, model.batchSize, model.gpu]);
+  const key = JSON.stringify([resolve(model.path), info.size, Math.round(info.mtimeMs), model.threads, model.contextSize, model.batchSize, model.gpu, model.kvCacheType]);
   let cache: CacheFile = {};
   try {
     cache = JSON.parse(await readFile(file, "utf8")) as CacheFile;

@@ -1,7 +1,9 @@
 import { Command, CommanderError } from "commander";
+import { benchCommand } from "./bench.js";
 import { demoCommand } from "./demo.js";
 import { generateCommand } from "./generate.js";
 import { makeModelCommand } from "./make-model.js";
+import { simulateCommand } from "./simulate.js";
 
 export function buildProgram(): Command {
   const program = new Command("llma")
@@ -12,6 +14,8 @@ export function buildProgram(): Command {
   program.addCommand(generateCommand());
   program.addCommand(makeModelCommand());
   program.addCommand(demoCommand());
+  program.addCommand(benchCommand());
+  program.addCommand(simulateCommand());
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -1,7 +1,7 @@
 import { decode, type DecodeResult } from "./decoder.js";
 import type { TokenModel, TokenSequence } from "./model.js";
 import { CostAwarePolicy, FixedPolicy, type DraftPolicy } from "./policy.js";
-import { ReferenceProposer } from "./proposer.js";
+import { ReferenceProposer, type DraftProposer } from "./proposer.js";
 import { ForcedSequence, endOfGenerationToken } from "./target.js";
 
 export interface GenerateRequest {
@@ -31,6 +31,8 @@ export interface GenerateRequest {
   readonly onTokens?: (tokens: readonly number[]) => void;
   /** Force this output (target-oriented decoding) instead of the model's greedy choice. */
   readonly target?: string | readonly number[];
+  /** Drafts from this proposer instead of the references (e.g. another drafting method). */
+  readonly proposer?: DraftProposer;
   /** Use this sequence instead of taking one from the model (it is not disposed). */
   readonly sequence?: TokenSequence;
 }
@@ -61,14 +63,15 @@ export async function generate(model: TokenModel, request: GenerateRequest): Pro
   const prompt = toTokens(model, request.prompt, true);
   const method = request.method ?? "llma";
   const proposer =
-    method === "llma"
+    request.proposer ??
+    (method === "llma"
       ? new ReferenceProposer({
           references: (request.references ?? []).map((reference) => toTokens(model, reference, false)),
           policy: resolvePolicy(model, request),
           indexPrompt: request.indexPrompt,
           indexOutput: request.indexOutput,
         })
-      : undefined;
+      : undefined);
   const own = request.sequence === undefined;
   let sequence = request.sequence ?? (await model.createSequence());
   try {

@@ -6,7 +6,7 @@
  * A failing case names its seed: rerun it with LLMA_SEED=<seed>.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LlamaCppModel } from "../../src/backends/llama-cpp.js";
+import { LlamaCppModel, type KvCacheType } from "../../src/backends/llama-cpp.js";
 import { ensureModel } from "../../src/backends/model-cache.js";
 import { loadDataset } from "../../src/bench/dataset.js";
 import { generate } from "../../src/core/generate.js";
@@ -33,7 +33,13 @@ for (const quant of ["Q8_0", "Q4_0"] as const) {
     let model: LlamaCppModel;
     let texts: string[];
     beforeAll(async () => {
-      model = await LlamaCppModel.load({ model: await ensureModel({ shape: "tiny", quant }), threads: 2, contextSize: 1024 });
+      model = await LlamaCppModel.load({
+        model: await ensureModel({ shape: "tiny", quant }),
+        threads: 2,
+        contextSize: 2048,
+        // LLMA_TEST_KV_TYPE=F16 shows this test failing where batched passes are not bit-identical.
+        kvCacheType: (process.env.LLMA_TEST_KV_TYPE as KvCacheType | undefined) ?? undefined,
+      });
       texts = await corpus();
     });
     afterAll(async () => {
@@ -47,10 +53,15 @@ for (const quant of ["Q8_0", "Q4_0"] as const) {
       const seeds = ONLY_SEED !== undefined ? [ONLY_SEED] : Array.from({ length: cases }, (_, i) => i + 1 + (quant === "Q4_0" ? 100_000 : 0));
       for (const seed of seeds) {
         const random = mulberry32(seed);
+        // Short and long prompts: llama.cpp's attention kernels change past 256 cached tokens (and for
+        // passes of 64+ tokens), exactly where batched and one-by-one evaluation could part ways.
+        const kind = random();
         const prompt =
-          random() < 0.7
+          kind < 0.5
             ? randomSlice(random, texts, 400)
-            : [1, ...Array.from({ length: 1 + randomInt(random, 40) }, () => 3 + randomInt(random, 31_990))];
+            : kind < 0.8
+              ? Array.from({ length: 2 + randomInt(random, 6) }, () => randomSlice(random, texts, 1200)).join("\n")
+              : [1, ...Array.from({ length: 1 + randomInt(random, 40) }, () => 3 + randomInt(random, 31_990))];
         const maxTokens = 1 + randomInt(random, 64);
         const greedy = await generate(model, { prompt, method: "greedy", maxTokens });
         const references: (string | number[])[] = [];
@@ -69,7 +80,7 @@ for (const quant of ["Q8_0", "Q4_0"] as const) {
           references,
           maxTokens,
           stop,
-          policy: new FixedPolicy(1 + randomInt(random, 3), randomInt(random, 33)),
+          policy: new FixedPolicy(1 + randomInt(random, 3), random() < 0.8 ? randomInt(random, 33) : 64 + randomInt(random, 40)),
           indexPrompt: random() < 0.7,
           indexOutput: random() < 0.7,
         });

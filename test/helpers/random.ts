@@ -1,14 +1,4 @@
-/** Small seeded PRNG for property tests: the same seed replays the same case. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from "../../src/core/random.js";
 
 /** Integer in [0, bound). */
 export function randomInt(random: () => number, bound: number): number {
