@@ -2,30 +2,12 @@
  * `llma simulate` end to end: spawns `node bin/llma.js simulate ...` (the built dist/; rebuilt here
  * first when a simulate source file is newer than its build) with the tiny model's GGUF as tokenizer.
  */
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureModel } from "../../src/backends/model-cache.js";
-
-const SOURCES = ["src/cli/simulate.ts", "src/cli/main.ts", "src/bench/simulate.ts", "src/bench/report.ts", "src/bench/charts.ts", "src/backends/tokenizer.ts"];
-
-function distOf(source: string): string {
-  return join("dist", source.replace(/\.ts$/, ".js"));
-}
-
-function ensureBuilt(): void {
-  const stale = SOURCES.some((source) => !existsSync(distOf(source)) || statSync(distOf(source)).mtimeMs < statSync(source).mtimeMs);
-  if (!stale) return;
-  const build = spawnSync("npx", ["tsc", "-p", "tsconfig.json"], { encoding: "utf8" });
-  if (build.status !== 0) throw new Error(`building dist/ failed:\n${build.stdout}${build.stderr}`);
-}
-
-function llma(...args: string[]) {
-  const result = spawnSync("node", ["bin/llma.js", ...args], { encoding: "utf8", timeout: 120_000 });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+import { ensureBuilt, llma } from "../helpers/cli.js";
 
 let gguf: string;
 let outDir: string;
