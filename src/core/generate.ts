@@ -1,6 +1,6 @@
 import { decode, type DecodeResult } from "./decoder.js";
 import type { TokenModel, TokenSequence } from "./model.js";
-import { CostAwarePolicy, FixedPolicy, type DraftPolicy } from "./policy.js";
+import { AcceptanceModel, CostAwarePolicy, FixedPolicy, type DraftPolicy } from "./policy.js";
 import { ReferenceProposer, type DraftProposer } from "./proposer.js";
 import { ForcedSequence, endOfGenerationToken } from "./target.js";
 
@@ -41,6 +41,21 @@ export const DEFAULT_MAX_TOKENS = 256;
 export type PolicyName = "auto" | "paper";
 export const POLICY_NAMES: readonly PolicyName[] = ["auto", "paper"];
 
+/**
+ * Acceptance statistics are shared by all requests on one model: a request of ~100 tokens is too short
+ * to learn from alone, and how well copies are accepted is a property of the workload and the model.
+ * (They hold counts only, never text, so nothing passes between requests but numbers.)
+ */
+const acceptanceByModel = new WeakMap<TokenModel, AcceptanceModel>();
+function sharedAcceptance(model: TokenModel): AcceptanceModel {
+  let acceptance = acceptanceByModel.get(model);
+  if (!acceptance) {
+    acceptance = new AcceptanceModel();
+    acceptanceByModel.set(model, acceptance);
+  }
+  return acceptance;
+}
+
 /** The policy a request asks for (a fresh one per request: acceptance statistics are per request). */
 export function resolvePolicy(model: TokenModel, request: Pick<GenerateRequest, "policy" | "n" | "k">): DraftPolicy {
   const policy = request.policy ?? (request.n !== undefined || request.k !== undefined ? "paper" : "auto");
@@ -49,7 +64,7 @@ export function resolvePolicy(model: TokenModel, request: Pick<GenerateRequest, 
   if (policy === "auto") {
     if (!model.costCurve)
       throw new Error('policy "auto" needs the model\'s measured cost curve (LlamaCppModel: await model.calibrate()); or use policy "paper"');
-    return new CostAwarePolicy(model.costCurve);
+    return new CostAwarePolicy(model.costCurve, { acceptance: sharedAcceptance(model) });
   }
   throw new Error(`unknown policy ${JSON.stringify(policy)}: use one of ${POLICY_NAMES.join(", ")}`);
 }

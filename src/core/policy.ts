@@ -47,72 +47,68 @@ export class FixedPolicy implements DraftPolicy {
   }
 }
 
-/** Acceptance counts of one kind of draft: first token, and each further token given the previous. */
-interface AcceptanceCounts {
-  firstTrials: number;
-  firstHits: number;
-  restTrials: number;
-  restHits: number;
+function lengthBucket(matchLength: number): number {
+  if (matchLength <= 1) return 0;
+  if (matchLength <= 2) return 1;
+  if (matchLength <= 4) return 2;
+  if (matchLength <= 8) return 3;
+  if (matchLength <= 16) return 4;
+  if (matchLength <= 32) return 5;
+  return 6;
 }
-
-function matchBucket(matchLength: number): string {
-  if (matchLength <= 1) return "1";
-  if (matchLength <= 2) return "2";
-  if (matchLength <= 4) return "3-4";
-  if (matchLength <= 8) return "5-8";
-  if (matchLength <= 16) return "9-16";
-  return "17+";
-}
+const LENGTH_BUCKETS = 7;
+const SOURCES: readonly SourceKind[] = ["reference", "prompt", "output"];
 
 /**
- * Online acceptance estimate: a draft's first token is accepted with probability a, each further token
- * (given the ones before it) with probability q, both per kind of draft (source, match length,
- * continuing or not), shrunk toward the pooled estimate while a kind has few observations.
+ * Online acceptance estimate, per drafted token. The j-th token of a draft is checked only if the
+ * j-1 before it were accepted, and then the context matches the reference over matchLength + j - 1
+ * tokens: so one probability per (source, bucket of that effective match length) covers the first
+ * token and every later one alike, and every verified token is one observation for its cell. Cells
+ * with few observations lean on the pooled estimate of their length bucket, which leans on a prior.
  */
 export class AcceptanceModel {
-  private readonly byKind = new Map<string, AcceptanceCounts>();
-  private readonly pooled: AcceptanceCounts = { firstTrials: 0, firstHits: 0, restTrials: 0, restHits: 0 };
+  private readonly trials = new Float64Array(SOURCES.length * LENGTH_BUCKETS);
+  private readonly hits = new Float64Array(SOURCES.length * LENGTH_BUCKETS);
+  private readonly pooledTrials = new Float64Array(LENGTH_BUCKETS);
+  private readonly pooledHits = new Float64Array(LENGTH_BUCKETS);
 
-  /** Pseudo-observations pulling a kind toward the pooled estimate (and the pool toward the prior). */
+  /**
+   * @param priorWeight pseudo-observations pulling a cell toward the pooled (and the pool toward the prior)
+   * @param prior acceptance assumed before any observation (optimistic, so new kinds get explored)
+   * @param decay weight kept by old observations at each new one (< 1 follows a changing workload)
+   */
   constructor(
-    private readonly priorWeight = 4,
-    private readonly prior = { first: 0.5, rest: 0.7 },
+    private readonly priorWeight = 2,
+    private readonly prior = 0.6,
+    private readonly decay = 0.999,
   ) {}
 
-  private key(context: DraftContext): string {
-    return `${context.source ?? "reference"}|${matchBucket(context.matchLength)}|${context.continuing ? "c" : "n"}`;
-  }
-
-  /** (a, q): first-token and further-token acceptance probabilities for this kind of draft. */
-  estimate(context: DraftContext): { first: number; rest: number } {
-    const pool = this.pooled;
+  /** P(token accepted | all before it accepted) at this effective match length. */
+  probability(source: SourceKind | undefined, matchLength: number): number {
+    const bucket = lengthBucket(matchLength);
     const w = this.priorWeight;
-    const poolFirst = (pool.firstHits + w * this.prior.first) / (pool.firstTrials + w);
-    const poolRest = (pool.restHits + w * this.prior.rest) / (pool.restTrials + w);
-    const kind = this.byKind.get(this.key(context));
-    if (!kind) return { first: poolFirst, rest: poolRest };
-    return {
-      first: (kind.firstHits + w * poolFirst) / (kind.firstTrials + w),
-      rest: (kind.restHits + w * poolRest) / (kind.restTrials + w),
-    };
+    const pooled = (this.pooledHits[bucket] + w * this.prior) / (this.pooledTrials[bucket] + w);
+    const cell = SOURCES.indexOf(source ?? "reference") * LENGTH_BUCKETS + bucket;
+    return (this.hits[cell] + w * pooled) / (this.trials[cell] + w);
   }
 
+  /** Backwards-compatible summary for one kind of draft: first-token and second-token probabilities. */
+  estimate(context: DraftContext): { first: number; rest: number } {
+    return { first: this.probability(context.source, context.matchLength), rest: this.probability(context.source, context.matchLength + 1) };
+  }
+
+  /** Records a verified draft: tokens 1..accepted were accepted, token accepted+1 (if drafted) was not. */
   observe(drafted: number, accepted: number, context: DraftContext): void {
-    if (drafted <= 0) return;
-    const key = this.key(context);
-    let kind = this.byKind.get(key);
-    if (!kind) {
-      kind = { firstTrials: 0, firstHits: 0, restTrials: 0, restHits: 0 };
-      this.byKind.set(key, kind);
-    }
-    // Positions 2..drafted were tried only while every earlier one was accepted.
-    const restTried = accepted === 0 ? 0 : Math.min(drafted, accepted + 1) - 1;
-    const restHit = Math.max(0, accepted - 1);
-    for (const counts of [kind, this.pooled]) {
-      counts.firstTrials++;
-      counts.firstHits += accepted > 0 ? 1 : 0;
-      counts.restTrials += restTried;
-      counts.restHits += restHit;
+    const source = SOURCES.indexOf(context.source ?? "reference");
+    const checked = Math.min(drafted, accepted + 1);
+    for (let j = 1; j <= checked; j++) {
+      const bucket = lengthBucket(context.matchLength + j - 1);
+      const cell = source * LENGTH_BUCKETS + bucket;
+      const hit = j <= accepted ? 1 : 0;
+      this.trials[cell] = this.trials[cell] * this.decay + 1;
+      this.hits[cell] = this.hits[cell] * this.decay + hit;
+      this.pooledTrials[bucket] = this.pooledTrials[bucket] * this.decay + 1;
+      this.pooledHits[bucket] = this.pooledHits[bucket] * this.decay + hit;
     }
   }
 }
@@ -145,14 +141,13 @@ export class CostAwarePolicy implements DraftPolicy {
   draftLength(context: DraftContext): number {
     const limit = Math.min(context.available, this.maxDraft);
     if (limit <= 0) return 0;
-    const { first, rest } = this.acceptance.estimate(context);
     let best = 0;
     let bestRate = 1 / this.costs.cost(1);
-    let reach = first; // P(first i tokens all accepted)
+    let reach = 1; // P(the first d tokens are all accepted)
     let expected = 0;
     for (let d = 1; d <= limit; d++) {
+      reach *= this.acceptance.probability(context.source, context.matchLength + d - 1);
       expected += reach;
-      reach *= rest;
       const rate = (1 + expected) / this.costs.cost(1 + d);
       if (rate > bestRate) {
         bestRate = rate;
