@@ -23,7 +23,7 @@ export async function measureCostCurve(
   options: { points?: readonly number[]; repeats?: number; prefixTokens?: number } = {},
 ): Promise<CostPoint[]> {
   const points = (options.points ?? CALIBRATION_POINTS).filter((t) => t <= model.batchSize && t < model.contextSize / 2);
-  const repeats = options.repeats ?? 3;
+  const repeats = options.repeats ?? 5;
   const sequence = await model.createSequence();
   try {
     // Ordinary text tokens (ids past the control and byte tokens), deterministic.

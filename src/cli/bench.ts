@@ -24,6 +24,7 @@ interface BenchCliOptions {
   out?: string;
   json?: boolean;
   progress: boolean;
+  recalibrate?: boolean;
 }
 
 export function benchCommand(): Command {
@@ -43,6 +44,7 @@ export function benchCommand(): Command {
     .option("--out <dir>", "write bench.json, bench.md and bench.svg here")
     .option("--json", "print the report as one JSON document on stdout")
     .option("--no-progress", "no progress bar")
+    .option("--recalibrate", "measure the cost curve again (run on a quiet machine)")
     .addHelpText(
       "after",
       "\nExample:\n  llma bench --shape tinyllama-1.1b --mode forced --limit 20 --sets swapped --sets edited --out bench/results/tinyllama",
@@ -55,10 +57,11 @@ export function benchCommand(): Command {
       const datasets: Dataset[] = [];
       for (const file of dataFiles) datasets.push(await loadDataset(file));
       const setNames = options.sets.length > 0 ? options.sets.filter((s) => s !== "none") : ["swapped", "edited"];
+      const loaded = [...datasets];
       for (const name of setNames) {
         if (!(name in DERIVED_SETS)) throw new Error(`unknown --sets ${JSON.stringify(name)}: use ${Object.keys(DERIVED_SETS).join(", ")} or none`);
-        // swapped: from the first dataset (rag by default); edited: from the last (cnndm's articles by default).
-        const source = name === "swapped" ? datasets[0] : datasets[datasets.length - 1];
+        // swapped: from the first data file (rag by default); edited: from the last (cnndm's articles by default).
+        const source = name === "swapped" ? loaded[0] : loaded[loaded.length - 1];
         datasets.push(DERIVED_SETS[name as keyof typeof DERIVED_SETS](source));
       }
       const modelPath =
@@ -76,7 +79,7 @@ export function benchCommand(): Command {
           )
         : undefined;
       try {
-        await model.calibrate({ onMeasure: () => log("measuring this machine's forward-pass cost curve (once per model and settings)...") });
+        await model.calibrate({ refresh: options.recalibrate, onMeasure: () => log("measuring this machine's forward-pass cost curve (once per model and settings)...") });
         let started = false;
         const report = await runBench({
           model,

@@ -1,0 +1,92 @@
+/**
+ * The benchmark's parts: derived sets, the oracle bound, and one small end-to-end `runBench` on the
+ * tiny model (forced and free) checking the report's shape and that every method reproduced greedy.
+ * Timing claims live in `llma bench` reports, never here.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LlamaCppModel } from "../../src/backends/llama-cpp.js";
+import { ensureModel } from "../../src/backends/model-cache.js";
+import { loadDataset, type Dataset } from "../../src/bench/dataset.js";
+import { oracleTime } from "../../src/bench/oracle.js";
+import { runBench, validateMethods } from "../../src/bench/runner.js";
+import { editedCopySet, lightlyEdited, swappedDocsSet } from "../../src/bench/sets.js";
+import { CostCurve } from "../../src/core/cost-model.js";
+
+let rag: Dataset;
+let cnndm: Dataset;
+beforeAll(async () => {
+  rag = await loadDataset("bench/data/llma-rag.jsonl");
+  cnndm = await loadDataset("bench/data/llma-cnndm.jsonl");
+});
+
+describe("derived sets", () => {
+  it("swapped: every sample gets another sample's documents and keeps its own target", () => {
+    const swapped = swappedDocsSet(rag);
+    expect(swapped.samples).toHaveLength(rag.samples.length);
+    swapped.samples.forEach((sample, i) => {
+      expect(sample.target).toBe(rag.samples[i].target);
+      expect(sample.docs).not.toEqual(rag.samples[i].docs);
+    });
+    // CNN/DM queries embed the article: the swapped query must not keep it.
+    const cnnSwapped = swappedDocsSet(cnndm);
+    expect(cnnSwapped.samples[0].query.includes(cnndm.samples[0].docs[0])).toBe(false);
+  });
+
+  it("edited: a light, seeded edit of the first document", () => {
+    const text = "The quick brown foxes jumped over lazy dogs today. Another sentence follows here with words.";
+    const edited = lightlyEdited(text, 1);
+    expect(edited).not.toBe(text);
+    expect(lightlyEdited(text, 1)).toBe(edited);
+    const changed = edited.split(" ").filter((word, i) => word !== text.split(" ")[i]).length;
+    expect(changed).toBeGreaterThan(0);
+    expect(changed).toBeLessThanOrEqual(4);
+    const set = editedCopySet(cnndm);
+    expect(set.samples[0].docs).toHaveLength(1);
+    expect(set.samples[0].target).not.toBe(set.samples[0].docs[0]);
+  });
+});
+
+describe("oracle bound", () => {
+  const costs = CostCurve.linear(10, 5);
+  it("equals greedy when nothing can be accepted", () => {
+    const { oracleMs, greedyMs } = oracleTime(new Int32Array(11), 10, costs);
+    expect(oracleMs).toBe(greedyMs);
+    expect(greedyMs).toBe(10 * 15);
+  });
+  it("copies a fully predictable target in one pass plus the end", () => {
+    const agree = new Int32Array(11);
+    for (let i = 1; i <= 10; i++) agree[i] = 10 - i;
+    expect(oracleTime(agree, 10, costs).oracleMs).toBe(costs.cost(10));
+  });
+});
+
+describe("runBench on the tiny model", () => {
+  let model: LlamaCppModel;
+  beforeAll(async () => {
+    model = await LlamaCppModel.load({ model: await ensureModel({ shape: "tiny", quant: "Q8_0" }), threads: 2, contextSize: 2048 });
+  });
+  afterAll(async () => model?.dispose());
+
+  it("rejects unknown or incomplete method lists", () => {
+    expect(() => validateMethods(["greedy", "turbo"])).toThrow(/unknown method "turbo"/);
+    expect(() => validateMethods(["llma"])).toThrow(/must include greedy/);
+  });
+
+  for (const mode of ["forced", "free"] as const) {
+    it(`${mode}: one entry per (dataset, method), every method identical to greedy`, async () => {
+      const datasets = [{ ...rag, samples: rag.samples.slice(0, 2) }];
+      const report = await runBench({ model, datasets, mode, methods: ["greedy", "llma", "llma-paper", "input-lookup"], limit: 2, maxTokens: 24 });
+      expect(report.entries).toHaveLength(4);
+      for (const entry of report.entries) {
+        expect(entry.identical, `${entry.method}`).toBe(2);
+        expect(entry.speedup).toBeGreaterThan(0);
+      }
+      expect(report.entries.find((e) => e.method === "greedy")!.speedup).toBe(1);
+      if (mode === "forced") {
+        expect(report.datasets[0].oracleSpeedup).toBeGreaterThanOrEqual(1);
+        const llma = report.entries.find((e) => e.method === "llma-paper")!;
+        expect(llma.tokensPerStep).toBeGreaterThan(1.5); // the paper's RAG answers copy from the documents
+      }
+    }, 300_000);
+  }
+});
