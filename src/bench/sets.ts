@@ -50,7 +50,7 @@ export function lightlyEdited(text: string, seed: number, perSentence = 2): stri
     .join("");
 }
 
-export function editedCopySet(dataset: Dataset, maxChars = 1500): Dataset {
+export function editedCopySet(dataset: Dataset, maxChars = 700): Dataset {
   return {
     name: `${dataset.name}-edited`,
     path: dataset.path,
