@@ -11,3 +11,4 @@ export { LlamaCppModel, physicalCoreCount, type LlamaCppOptions } from "./backen
 export { writeGgufModel, SHAPES, type Quant, type ModelShape } from "./backends/gguf-writer.js";
 export { ensureModel } from "./backends/model-cache.js";
 export { loadDataset, parseDataset, samplePrompt, type Dataset, type Sample } from "./bench/dataset.js";
+export { buildApp, type ServerOptions, type LlmaServer } from "./server/app.js";

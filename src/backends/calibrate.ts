@@ -12,12 +12,7 @@ import { defaultModelDir } from "./model-cache.js";
 
 export const CALIBRATION_POINTS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64];
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
-
-/** Times passes of T tokens after a realistic prefix; each repeated, the median kept. */
+/** Times passes of T tokens after a realistic prefix; each repeated, the fastest kept. */
 export async function measureCostCurve(
   model: LlamaCppModel,
   options: { points?: readonly number[]; repeats?: number; prefixTokens?: number } = {},
@@ -42,8 +37,11 @@ export async function measureCostCurve(
         times.push(performance.now() - t0);
         await sequence.truncate(prefix.length);
       }
-      curve.push({ tokens, ms: median(times) });
+      // Noise only ever adds time: the fastest repeat is the best estimate of what the pass costs.
+      curve.push({ tokens, ms: Math.min(...times) });
     }
+    // A longer pass never costs less: smooth out what noise is left.
+    for (let i = 1; i < curve.length; i++) if (curve[i].ms < curve[i - 1].ms) curve[i] = { tokens: curve[i].tokens, ms: curve[i - 1].ms };
     return curve;
   } finally {
     sequence.dispose();

@@ -3,6 +3,7 @@ import { benchCommand } from "./bench.js";
 import { demoCommand } from "./demo.js";
 import { generateCommand } from "./generate.js";
 import { makeModelCommand } from "./make-model.js";
+import { serveCommand } from "./serve.js";
 import { simulateCommand } from "./simulate.js";
 
 export function buildProgram(): Command {
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   program.addCommand(demoCommand());
   program.addCommand(benchCommand());
   program.addCommand(simulateCommand());
+  program.addCommand(serveCommand());
   for (const command of program.commands) command.exitOverride();
   return program;
 }

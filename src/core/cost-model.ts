@@ -10,14 +10,18 @@ export interface CostPoint {
 
 export class CostCurve {
   private readonly points: CostPoint[];
-  /** Online correction per measured point: multiplicative, smoothed. */
-  private readonly scale: number[];
+  /**
+   * One multiplicative correction for the whole curve, smoothed over real step timings: the machine
+   * may be busier or calmer than at calibration, but the curve's shape (what T tokens cost relative to
+   * one) is kept. Correcting points one by one would let the cheap 1-token point drift alone while the
+   * never-observed long passes keep their old price, and the policy would stop drafting for good.
+   */
+  private scale = 1;
 
   constructor(points: readonly CostPoint[]) {
     const sorted = [...points].filter((p) => p.tokens >= 1 && p.ms > 0).sort((a, b) => a.tokens - b.tokens);
     if (sorted.length === 0 || sorted[0].tokens !== 1) throw new Error("a cost curve needs a measured point at 1 token");
     this.points = sorted;
-    this.scale = sorted.map(() => 1);
   }
 
   /** A linear curve a + b*T (e.g. from a known machine), for tests and simulations. */
@@ -28,33 +32,25 @@ export class CostCurve {
   }
 
   get measured(): readonly CostPoint[] {
-    return this.points.map((p, i) => ({ tokens: p.tokens, ms: p.ms * this.scale[i] }));
+    return this.points.map((p) => ({ tokens: p.tokens, ms: p.ms * this.scale }));
   }
 
   /** Cost of one pass over `tokens` tokens: piecewise linear between points, extrapolated past the last. */
   cost(tokens: number): number {
     const pts = this.points;
+    if (pts.length === 1) return pts[0].ms * this.scale * tokens;
     let i = 0;
-    while (i < pts.length - 1 && pts[i + 1].tokens < tokens) i++;
-    if (i === pts.length - 1) {
-      if (pts.length === 1) return pts[0].ms * this.scale[0];
-      i = pts.length - 2; // extrapolate along the last segment
-    }
+    while (i < pts.length - 2 && pts[i + 1].tokens < tokens) i++;
     const a = pts[i];
     const b = pts[i + 1];
-    const ya = a.ms * this.scale[i];
-    const yb = b.ms * this.scale[i + 1];
-    return Math.max(ya * 0.5, ya + ((yb - ya) * (tokens - a.tokens)) / (b.tokens - a.tokens));
+    const y = a.ms + ((b.ms - a.ms) * (tokens - a.tokens)) / (b.tokens - a.tokens);
+    return Math.max(a.ms * 0.5, y) * this.scale;
   }
 
-  /** Folds a measured step time into the curve (the nearest point's scale moves toward it). */
+  /** Folds a measured pass time into the curve's overall scale (never its shape). */
   observe(tokens: number, ms: number): void {
-    if (!(ms > 0)) return;
-    let nearest = 0;
-    for (let i = 1; i < this.points.length; i++)
-      if (Math.abs(this.points[i].tokens - tokens) < Math.abs(this.points[nearest].tokens - tokens)) nearest = i;
-    const predicted = this.cost(tokens);
-    const ratio = Math.min(4, Math.max(0.25, ms / predicted));
-    this.scale[nearest] *= 1 + 0.05 * (ratio - 1);
+    if (!(ms > 0) || tokens < 1) return;
+    const ratio = Math.min(4, Math.max(0.25, ms / this.cost(tokens)));
+    this.scale *= 1 + 0.05 * (ratio - 1);
   }
 }

@@ -1,0 +1,109 @@
+import { Command, InvalidArgumentError } from "commander";
+import { LlamaCppModel } from "../backends/llama-cpp.js";
+import { POLICY_NAMES, type PolicyName } from "../core/generate.js";
+import { buildApp, DEFAULT_DRAIN_MS, DEFAULT_QUEUE } from "../server/app.js";
+import { integerOption, log } from "./options.js";
+
+interface ServeCliOptions {
+  model: string;
+  host: string;
+  port: number;
+  parallel: number;
+  threads?: number;
+  queue: number;
+  contextSize: number;
+  conversationReferences: boolean;
+  predictionReferences: boolean;
+  requestReferences: boolean;
+  outputReferences: boolean;
+  temperature: number;
+  policy: string;
+  modelName?: string;
+  drainTimeout: number;
+  gpu?: boolean;
+  logRequests?: boolean;
+}
+
+function temperatureOption(value: string): number {
+  const parsed = Number(value);
+  if (value.trim() === "" || !Number.isFinite(parsed) || parsed < 0 || parsed > 2)
+    throw new InvalidArgumentError(`--temperature must be a number between 0 and 2, got ${JSON.stringify(value)}`);
+  return parsed;
+}
+
+export function serveCommand(): Command {
+  return new Command("serve")
+    .description(
+      "OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions) with Predicted Outputs and references; greedy requests are accelerated losslessly.",
+    )
+    .requiredOption("--model <path>", "GGUF model file (or hf: URI, needs network)")
+    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option("--port <port>", "port to listen on (0: any free port)", integerOption("--port", 0, 65535), 8080)
+    .option("--parallel <n>", "requests generating at once (one sequence each)", integerOption("--parallel", 1, 256), 1)
+    .option("--queue <n>", "requests that may wait for a slot; more get 429", integerOption("--queue", 0, 1_000_000), DEFAULT_QUEUE)
+    .option("--threads <n>", "CPU threads (default: physical cores)", integerOption("--threads", 1, 1024))
+    .option("--context-size <n>", "context size in tokens, per sequence", integerOption("--context-size", 16, 1 << 20), 4096)
+    .option("--temperature <t>", "temperature of requests that give none (0: greedy, accelerated)", temperatureOption, 0)
+    .option("--policy <policy>", "draft length: auto (cost-aware, measures this machine once) or paper (fixed n = 1, k = 20)", "auto")
+    .option("--no-conversation-references", "by default, do not copy from the conversation (the prompt); requests may still turn it on")
+    .option("--no-prediction-references", "by default, do not copy from `prediction`; requests may still turn it on")
+    .option("--no-request-references", "by default, do not copy from `references`; requests may still turn it on")
+    .option("--no-output-references", "by default, do not copy from the output so far; requests may still turn it on")
+    .option("--model-name <name>", "model id in /v1/models and responses (default: the file name)")
+    .option("--drain-timeout <ms>", "on SIGINT/SIGTERM, how long in-flight requests may finish", integerOption("--drain-timeout", 0, 86_400_000), DEFAULT_DRAIN_MS)
+    .option("--log-requests", "log every request to stderr (JSON lines)")
+    .option("--gpu", "use a GPU if node-llama-cpp finds one")
+    .addHelpText(
+      "after",
+      `
+Example:
+  llma make-model --shape tiny --quant Q8_0 --out tiny.gguf
+  llma serve --model tiny.gguf --port 8080 --parallel 2
+  curl http://127.0.0.1:8080/v1/chat/completions -H 'content-type: application/json' \\
+    -d '{"model":"tiny","messages":[{"role":"user","content":"Hi"}],"max_tokens":32,"prediction":{"type":"content","content":"Hello"}}'`,
+    )
+    .action(async (options: ServeCliOptions) => {
+      if (!POLICY_NAMES.includes(options.policy as PolicyName))
+        throw new Error(`unknown --policy ${JSON.stringify(options.policy)}: use one of ${POLICY_NAMES.join(", ")}`);
+      const model = await LlamaCppModel.load({
+        model: options.model,
+        threads: options.threads,
+        contextSize: options.contextSize,
+        sequences: options.parallel,
+        gpu: options.gpu ? "auto" : false,
+      });
+      let server: ReturnType<typeof buildApp> | undefined;
+      try {
+        if (options.policy === "auto") await model.calibrate({ onMeasure: () => log("measuring this machine's forward-pass cost curve (once per model and settings)...") });
+        server = buildApp({
+          model,
+          modelName: options.modelName,
+          parallel: options.parallel,
+          queue: options.queue,
+          temperature: options.temperature,
+          policy: options.policy as PolicyName,
+          conversationReferences: options.conversationReferences,
+          predictionReferences: options.predictionReferences,
+          requestReferences: options.requestReferences,
+          outputReferences: options.outputReferences,
+          logger: options.logRequests ?? false,
+        });
+        const running = server;
+        const stopped = new Promise<string>((resolve) => {
+          process.once("SIGINT", () => resolve("SIGINT"));
+          process.once("SIGTERM", () => resolve("SIGTERM"));
+        });
+        const url = await running.listen({ host: options.host, port: options.port });
+        log(
+          `llma serve: listening on ${url} (model ${running.modelName}, ${options.parallel} parallel, queue ${options.queue}, context ${model.contextSize}, ${model.threads} threads)`,
+        );
+        const signal = await stopped;
+        log(`llma serve: ${signal}: draining (${running.scheduler.active} generating, ${running.scheduler.queued} queued; at most ${options.drainTimeout} ms)...`);
+        await running.close(options.drainTimeout);
+        log("llma serve: stopped");
+      } finally {
+        await server?.close(0);
+        await model.dispose();
+      }
+    });
+}

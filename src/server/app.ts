@@ -1,0 +1,426 @@
+/**
+ * The OpenAI-compatible HTTP server (fastify): /v1/chat/completions and /v1/completions with Predicted
+ * Outputs and llma's references, /v1/models, /health, /metrics. Greedy requests are decoded with LLMA
+ * (lossless: the text is exactly plain greedy decoding's), copying from the request's prediction, its
+ * `references`, the conversation (the prompt) and the output so far.
+ */
+import { randomUUID } from "node:crypto";
+import { basename } from "node:path";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import type { ChatWrapper } from "node-llama-cpp";
+import type { LlamaCppModel } from "../backends/llama-cpp.js";
+import type { PolicyName } from "../core/generate.js";
+import type { TokenSequence } from "../core/model.js";
+import { ChatRenderer } from "./chat.js";
+import { needsSampler, runGeneration, type EngineRequest, type EngineResult, type Sampling } from "./engine.js";
+import { ApiError } from "./errors.js";
+import { Metrics } from "./metrics.js";
+import { QueueFullError, Scheduler, type Slot } from "./scheduler.js";
+import { parseChatRequest, parseCompletionRequest, type GenerationParams } from "./schemas.js";
+
+export interface ServerOptions {
+  /** A loaded model; its sequences are the slots (load it with `sequences: parallel`). */
+  readonly model: LlamaCppModel;
+  /** The id /v1/models lists and responses carry (default: the GGUF's file name without .gguf). */
+  readonly modelName?: string;
+  /** Requests generating at once (default: all the model's sequences). */
+  readonly parallel?: number;
+  /** Requests that may wait for a slot; more get 429 (default 64). */
+  readonly queue?: number;
+  /** Temperature of requests that give none (default 0: greedy, accelerated). */
+  readonly temperature?: number;
+  /** Defaults of the per-request `llma` switches. */
+  readonly conversationReferences?: boolean;
+  readonly predictionReferences?: boolean;
+  readonly requestReferences?: boolean;
+  readonly outputReferences?: boolean;
+  /** Draft policy (default: "auto" when the model is calibrated, else "paper"). */
+  readonly policy?: PolicyName;
+  /** Largest request body in bytes (default 16 MiB: references can be long). */
+  readonly bodyLimit?: number;
+  /** fastify's request log on stderr, JSON lines (default off). */
+  readonly logger?: boolean;
+  /** Chat template (default: node-llama-cpp's resolveChatWrapper for the model). */
+  readonly chatWrapper?: ChatWrapper;
+}
+
+export interface LlmaServer {
+  readonly app: FastifyInstance;
+  readonly scheduler: Scheduler;
+  readonly metrics: Metrics;
+  readonly modelName: string;
+  /** Listens (port 0: any free port); resolves to the base URL, e.g. http://127.0.0.1:8080. */
+  listen(options?: { host?: string; port?: number }): Promise<string>;
+  /**
+   * Graceful stop: refuses new requests (503), lets in-flight and queued ones finish for up to
+   * `drainMs`, then aborts what is left and closes. The model is not disposed.
+   */
+  close(drainMs?: number): Promise<void>;
+}
+
+export const DEFAULT_QUEUE = 64;
+export const DEFAULT_DRAIN_MS = 30_000;
+
+type Endpoint = "chat" | "completion";
+
+interface Prepared {
+  readonly params: GenerationParams;
+  readonly engine: Omit<EngineRequest, "signal" | "onText">;
+}
+
+export function buildApp(options: ServerOptions): LlmaServer {
+  const { model } = options;
+  const totalSequences = model.context.totalSequences;
+  const parallel = options.parallel ?? totalSequences;
+  if (!Number.isInteger(parallel) || parallel < 1 || parallel > totalSequences)
+    throw new RangeError(`parallel must be an integer between 1 and the model's ${totalSequences} sequences, got ${parallel}`);
+  const scheduler = new Scheduler(parallel, options.queue ?? DEFAULT_QUEUE);
+  const metrics = new Metrics(() => ({
+    queueLength: scheduler.queued,
+    activeRequests: scheduler.active,
+    slots: scheduler.slots,
+    queueLimit: scheduler.queueLimit,
+  }));
+  const modelName = options.modelName ?? basename(model.path).replace(/\.gguf$/i, "");
+  const created = Math.floor(Date.now() / 1000);
+  const policy: PolicyName = options.policy ?? (model.costCurve ? "auto" : "paper");
+  const chat = new ChatRenderer(model, options.chatWrapper);
+  const defaults = {
+    temperature: options.temperature ?? 0,
+    conversation: options.conversationReferences ?? true,
+    prediction: options.predictionReferences ?? true,
+    references: options.requestReferences ?? true,
+    output: options.outputReferences ?? true,
+  };
+  const vocabularySize = model.model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length;
+
+  /** Aborted when a drain runs out of time: every generation still running stops. */
+  const shutdown = new AbortController();
+  let closing = false;
+  let closed: Promise<void> | undefined;
+
+  const app = Fastify({
+    logger: options.logger ? { level: "info", stream: process.stderr } : false,
+    bodyLimit: options.bodyLimit ?? 16 * 1024 * 1024,
+    return503OnClosing: false,
+    forceCloseConnections: "idle",
+  });
+
+  // Every request is counted once its response is over (streams included, client aborts as 499).
+  app.addHook("onRequest", async (request, reply) => {
+    const started = performance.now();
+    const res = reply.raw;
+    res.once("close", () => {
+      const endpoint = request.routeOptions.url ?? "unmatched";
+      metrics.recordRequest(endpoint, res.writableFinished ? res.statusCode : 499, (performance.now() - started) / 1000);
+      if (closing) setImmediate(() => app.server.closeIdleConnections());
+    });
+    if (closing && request.url !== "/health" && request.url !== "/metrics") {
+      reply.header("connection", "close");
+      throw new ApiError(503, "the server is shutting down; retry on another instance", null, "shutting_down", "service_unavailable");
+    }
+  });
+
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
+    if (error instanceof ApiError) {
+      for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
+      return reply.code(error.status).send(error.toJSON());
+    }
+    const status = error.statusCode ?? 500;
+    if (status >= 500) {
+      return reply.code(status).send(new ApiError(status, `internal error: ${error.message}`, null, "internal_error").toJSON());
+    }
+    let message = error.message;
+    let code = "invalid_request";
+    if (error.code === "FST_ERR_CTP_EMPTY_JSON_BODY") {
+      message = "Invalid request body: the body is empty; expected a JSON object";
+      code = "invalid_request_body";
+    } else if (error instanceof SyntaxError || error.code === "FST_ERR_CTP_INVALID_JSON_BODY") {
+      message = `We could not parse the JSON body of your request: ${error.message}`;
+      code = "invalid_json";
+    } else if (error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") {
+      message = `Unsupported Content-Type: send the body as application/json (${error.message})`;
+      code = "unsupported_media_type";
+    } else if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+      message = `The request body is too large: ${error.message}`;
+      code = "body_too_large";
+    }
+    return reply.code(status).send(new ApiError(status, message, null, code).toJSON());
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send(new ApiError(404, `Unknown request URL: ${request.method} ${request.url}`, null, "unknown_url").toJSON());
+  });
+
+  app.get("/health", async (_request, reply) => {
+    return reply.code(closing ? 503 : 200).send({
+      status: closing ? "draining" : "ok",
+      model: modelName,
+      slots: { total: scheduler.slots, active: scheduler.active },
+      queue: { length: scheduler.queued, limit: scheduler.queueLimit },
+    });
+  });
+
+  const modelEntry = () => ({ id: modelName, object: "model", created, owned_by: "llma" });
+  app.get("/v1/models", async () => ({ object: "list", data: [modelEntry()] }));
+  app.get<{ Params: { id: string } }>("/v1/models/:id", async (request) => {
+    if (request.params.id !== modelName) throw new ApiError(404, `The model '${request.params.id}' does not exist; this server serves '${modelName}'`, "model", "model_not_found");
+    return modelEntry();
+  });
+
+  app.get("/metrics", async (_request, reply) => reply.type("text/plain; version=0.0.4; charset=utf-8").send(metrics.render()));
+
+  /** Validated request -> prompt tokens, limits, sampling and reference sources. */
+  function prepare(endpoint: Endpoint, body: unknown): Prepared {
+    let params: GenerationParams;
+    let prompt: number[];
+    let stop: readonly string[];
+    let promptParam: string;
+    if (endpoint === "chat") {
+      const request = parseChatRequest(body);
+      const rendered = chat.render(request.messages);
+      params = request;
+      prompt = rendered.tokens;
+      stop = [...new Set([...request.stop, ...rendered.stop])];
+      promptParam = "messages";
+    } else {
+      const request = parseCompletionRequest(body);
+      params = request;
+      prompt = model.tokenize(request.prompt, { bos: true });
+      stop = request.stop;
+      promptParam = "prompt";
+      if (prompt.length === 0) throw new ApiError(400, "Invalid 'prompt': the prompt is empty (and the model has no BOS token)", "prompt", "invalid_value");
+    }
+    const contextSize = model.contextSize;
+    if (prompt.length >= contextSize)
+      throw new ApiError(
+        400,
+        `This model's maximum context length is ${contextSize} tokens, but the ${promptParam} take ${prompt.length} tokens, leaving no room for the completion. Please shorten the ${promptParam}.`,
+        promptParam,
+        "context_length_exceeded",
+      );
+    const room = contextSize - prompt.length;
+    if (params.maxTokens !== undefined && params.maxTokens > room) {
+      throw new ApiError(
+        400,
+        `This model's maximum context length is ${contextSize} tokens. However, you requested ${prompt.length + params.maxTokens} tokens (${prompt.length} in the ${promptParam}, ${params.maxTokens} in the completion). Please reduce the length of the ${promptParam} or the completion (at most ${room} completion tokens fit).`,
+        "max_tokens",
+        "context_length_exceeded",
+      );
+    }
+    if (params.logitBias && vocabularySize !== undefined)
+      for (const token of params.logitBias.keys())
+        if (token >= vocabularySize) throw new ApiError(400, `Invalid 'logit_bias': token ${token} is not in the model's vocabulary of ${vocabularySize} tokens`, "logit_bias", "invalid_value");
+
+    const sampling: Sampling = {
+      temperature: params.temperature ?? defaults.temperature,
+      topP: params.topP,
+      seed: params.seed,
+      frequencyPenalty: params.frequencyPenalty,
+      presencePenalty: params.presencePenalty,
+      logitBias: params.logitBias,
+    };
+    const references: string[] = [];
+    if ((params.sources.prediction ?? defaults.prediction) && params.prediction !== undefined) references.push(params.prediction);
+    if (params.sources.references ?? defaults.references) references.push(...params.references.filter((r) => r.length > 0));
+    return {
+      params,
+      engine: {
+        prompt,
+        maxTokens: params.maxTokens ?? room,
+        stop,
+        sampling: needsSampler(sampling) ? sampling : undefined,
+        references,
+        indexPrompt: params.sources.conversation ?? defaults.conversation,
+        indexOutput: params.sources.output ?? defaults.output,
+        policy,
+      },
+    };
+  }
+
+  /** A slot for this request, or the reason there is none (429 with Retry-After, 503 when shutting down). */
+  async function acquire(signal: AbortSignal): Promise<Slot> {
+    try {
+      return await scheduler.acquire(signal);
+    } catch (error) {
+      if (error instanceof QueueFullError)
+        throw new ApiError(429, error.message, null, "queue_full", "rate_limit_error", { "retry-after": String(metrics.retryAfterSeconds()) });
+      if (error instanceof ApiError) throw error;
+      throw new ApiError(503, (error as Error).message, null, "unavailable", "service_unavailable");
+    }
+  }
+
+  async function handle(endpoint: Endpoint, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    const prepared = prepare(endpoint, request.body);
+    const { params } = prepared;
+    const accelerated = prepared.engine.sampling === undefined;
+
+    // The client going away (or a drain running out of time) aborts the generation and frees the slot.
+    const controller = new AbortController();
+    const onShutdown = () => controller.abort(new Error("the server is shutting down"));
+    shutdown.signal.addEventListener("abort", onShutdown, { once: true });
+    const onClose = () => {
+      if (!reply.raw.writableFinished) controller.abort(new Error("the client closed the connection"));
+    };
+    reply.raw.once("close", onClose);
+    try {
+      const slot = await acquire(controller.signal);
+      const started = performance.now();
+      let result: EngineResult | undefined;
+      let sequence: TokenSequence | undefined;
+      try {
+        sequence = await model.createSequence();
+        const id = `${endpoint === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID().replace(/-/g, "")}`;
+        const createdAt = Math.floor(Date.now() / 1000);
+        if (!params.stream) {
+          result = await runGeneration(model, sequence, { ...prepared.engine, signal: controller.signal });
+          // Cut short by a drain running out of time (a client that left gets nothing anyway).
+          if (result.finishReason === "abort") throw shutDownError();
+          reply.header("x-llma-accelerated", String(accelerated));
+          return endpoint === "chat" ? chatResponse(id, createdAt, result) : completionResponse(id, createdAt, result);
+        }
+
+        reply.hijack();
+        const res = reply.raw;
+        res.writeHead(200, {
+          "content-type": "text/event-stream; charset=utf-8",
+          "cache-control": "no-cache",
+          connection: closing ? "close" : "keep-alive",
+          "x-accel-buffering": "no",
+          "x-llma-accelerated": String(accelerated),
+        });
+        const send = (data: unknown) => {
+          if (!res.destroyed && !res.writableEnded) res.write(`data: ${JSON.stringify(data)}\n\n`);
+        };
+        const usageField = params.includeUsage ? { usage: null } : {};
+        const chunk = (choice: Record<string, unknown>) =>
+          endpoint === "chat"
+            ? { id, object: "chat.completion.chunk", created: createdAt, model: modelName, choices: [{ index: 0, logprobs: null, finish_reason: null, ...choice }], ...usageField }
+            : { id, object: "text_completion", created: createdAt, model: modelName, choices: [{ index: 0, logprobs: null, finish_reason: null, ...choice }], ...usageField };
+        if (endpoint === "chat") send(chunk({ delta: { role: "assistant", content: "" } }));
+        try {
+          result = await runGeneration(model, sequence!, {
+            ...prepared.engine,
+            signal: controller.signal,
+            onText: (text) => send(chunk(endpoint === "chat" ? { delta: { content: text } } : { text })),
+          });
+        } catch (error) {
+          send(new ApiError(500, `generation failed: ${(error as Error).message}`, null, "internal_error").toJSON());
+          res.end();
+          return reply;
+        }
+        if (result.finishReason === "abort") send(shutDownError().toJSON());
+        else {
+          send(chunk(endpoint === "chat" ? { delta: {}, finish_reason: result.finishReason } : { text: "", finish_reason: result.finishReason }));
+          if (params.includeUsage)
+            send({ id, object: endpoint === "chat" ? "chat.completion.chunk" : "text_completion", created: createdAt, model: modelName, choices: [], usage: usage(result) });
+          if (!res.destroyed && !res.writableEnded) res.write("data: [DONE]\n\n");
+        }
+        res.end();
+        return reply;
+      } finally {
+        sequence?.dispose();
+        slot.release();
+        if (result) metrics.recordGeneration({ ...result, generatedTokens: result.completionTokens }, (performance.now() - started) / 1000);
+      }
+    } finally {
+      shutdown.signal.removeEventListener("abort", onShutdown);
+      reply.raw.removeListener("close", onClose);
+    }
+  }
+
+  function chatResponse(id: string, createdAt: number, result: EngineResult) {
+    return {
+      id,
+      object: "chat.completion",
+      created: createdAt,
+      model: modelName,
+      choices: [{ index: 0, message: { role: "assistant", content: result.text, refusal: null }, logprobs: null, finish_reason: finish(result) }],
+      usage: usage(result),
+      llma: stats(result),
+    };
+  }
+
+  function completionResponse(id: string, createdAt: number, result: EngineResult) {
+    return {
+      id,
+      object: "text_completion",
+      created: createdAt,
+      model: modelName,
+      choices: [{ index: 0, text: result.text, logprobs: null, finish_reason: finish(result) }],
+      usage: usage(result),
+      llma: stats(result),
+    };
+  }
+
+  app.post("/v1/chat/completions", (request, reply) => handle("chat", request, reply));
+  app.post("/v1/completions", (request, reply) => handle("completion", request, reply));
+
+  return {
+    app,
+    scheduler,
+    metrics,
+    modelName,
+    async listen({ host = "127.0.0.1", port = 8080 } = {}) {
+      await app.listen({ host, port });
+      const address = app.server.address();
+      const actualPort = typeof address === "object" && address ? address.port : port;
+      return `http://${host.includes(":") ? `[${host}]` : host}:${actualPort}`;
+    },
+    close(drainMs = DEFAULT_DRAIN_MS) {
+      closed ??= (async () => {
+        closing = true;
+        let force: NodeJS.Timeout | undefined;
+        const timer = setTimeout(() => {
+          // Out of time: stop every generation (streams get an error event), refuse the queue, and
+          // a moment later close whatever connection is still open.
+          shutdown.abort(new Error("drain timeout"));
+          scheduler.close(shutDownError());
+          force = setTimeout(() => app.server.closeAllConnections(), 1000);
+        }, drainMs);
+        try {
+          await app.close();
+        } finally {
+          clearTimeout(timer);
+          clearTimeout(force);
+        }
+      })();
+      return closed;
+    },
+  };
+}
+
+function shutDownError(): ApiError {
+  return new ApiError(503, "the server shut down before this generation finished; retry", null, "shutting_down", "service_unavailable");
+}
+
+function finish(result: EngineResult): "stop" | "length" {
+  return result.finishReason === "length" ? "length" : "stop";
+}
+
+/** OpenAI's usage block; prediction counts are llma's drafted tokens accepted/rejected by verification. */
+function usage(result: EngineResult) {
+  return {
+    prompt_tokens: result.promptTokens,
+    completion_tokens: result.completionTokens,
+    total_tokens: result.promptTokens + result.completionTokens,
+    prompt_tokens_details: { cached_tokens: result.cachedPromptTokens, audio_tokens: 0 },
+    completion_tokens_details: {
+      reasoning_tokens: 0,
+      audio_tokens: 0,
+      accepted_prediction_tokens: result.acceptedTokens,
+      rejected_prediction_tokens: result.draftedTokens - result.acceptedTokens,
+    },
+  };
+}
+
+/** llma's own numbers (an extra response field OpenAI clients ignore). */
+function stats(result: EngineResult) {
+  return {
+    accelerated: result.mode === "accelerated",
+    forward_passes: result.forwardPasses,
+    tokens_per_pass: result.forwardPasses > 0 ? Math.round((result.completionTokens / result.forwardPasses) * 1000) / 1000 : 0,
+    drafted_tokens: result.draftedTokens,
+    accepted_tokens: result.acceptedTokens,
+  };
+}

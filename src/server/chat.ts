@@ -1,0 +1,70 @@
+/**
+ * Chat messages -> prompt tokens, with the model's own chat template (node-llama-cpp's chat wrapper for
+ * the GGUF: a specialized wrapper when it recognises the template, else the GGUF's Jinja template). The
+ * assistant turn is left open so generation writes the answer.
+ */
+import { resolveChatWrapper, type ChatHistoryItem, type ChatWrapper, type LlamaModel, type LlamaText } from "node-llama-cpp";
+import type { LlamaCppModel } from "../backends/llama-cpp.js";
+import type { ChatMessage } from "./schemas.js";
+
+export interface RenderedChat {
+  /** Prompt tokens, BOS first when the model wants one. */
+  readonly tokens: number[];
+  /** Plain-text stop triggers of the template (special-token ends are the model's EOG tokens). */
+  readonly stop: readonly string[];
+}
+
+/** resolveChatWrapper compares the GGUF's template with every specialized wrapper (seconds): once per model. */
+const wrappers = new WeakMap<LlamaModel, ChatWrapper>();
+function chatWrapperOf(model: LlamaModel): ChatWrapper {
+  let wrapper = wrappers.get(model);
+  if (!wrapper) wrappers.set(model, (wrapper = resolveChatWrapper(model)));
+  return wrapper;
+}
+
+export class ChatRenderer {
+  readonly wrapper: ChatWrapper;
+
+  constructor(private readonly model: LlamaCppModel, wrapper?: ChatWrapper) {
+    this.wrapper = wrapper ?? chatWrapperOf(model.model);
+  }
+
+  /** The wrapper's name (e.g. "JinjaTemplate", "Llama 3.1"). */
+  get name(): string {
+    return this.wrapper.wrapperName;
+  }
+
+  render(messages: readonly ChatMessage[]): RenderedChat {
+    const chatHistory: ChatHistoryItem[] = messages.map((message): ChatHistoryItem => {
+      switch (message.role) {
+        case "system":
+        case "developer":
+          return { type: "system", text: message.content };
+        case "user":
+          return { type: "user", text: message.content };
+        case "assistant":
+          return { type: "model", response: [message.content] };
+      }
+    });
+    chatHistory.push({ type: "model", response: [] }); // the open assistant turn
+    const state = this.wrapper.generateContextState({ chatHistory });
+    const tokens = state.contextText.tokenize(this.model.model.tokenizer) as number[];
+    const bos = this.model.model.tokens.bos;
+    // As llama.cpp's server does: templates that do not write BOS themselves still get one.
+    if (bos != null && this.model.model.tokens.shouldPrependBosToken && tokens[0] !== bos) tokens.unshift(bos);
+    return { tokens, stop: plainTextTriggers(state.stopGenerationTriggers) };
+  }
+}
+
+/** Stop triggers made only of ordinary text (e.g. "\n\n### Human:"); token triggers end generation as EOG tokens. */
+function plainTextTriggers(triggers: readonly LlamaText[]): string[] {
+  const stops = new Set<string>();
+  for (const trigger of triggers) {
+    const values = trigger.values;
+    if (values.length > 0 && values.every((value) => typeof value === "string")) {
+      const text = values.join("");
+      if (text.length > 0) stops.add(text);
+    }
+  }
+  return [...stops];
+}

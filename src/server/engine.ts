@@ -1,0 +1,187 @@
+/**
+ * Runs one request on one sequence. Greedy requests go through llma's generate() (lossless, accelerated
+ * by references); requests that sample (temperature > 0) or bend the distribution (penalties, logit
+ * bias) go through node-llama-cpp's own sampler on the same sequence: correct output, no acceleration.
+ */
+import { TokenBias, type LlamaContextSequence, type Token } from "node-llama-cpp";
+import type { LlamaCppModel } from "../backends/llama-cpp.js";
+import type { StopReason } from "../core/decoder.js";
+import { generate, type PolicyName } from "../core/generate.js";
+import type { TokenSequence } from "../core/model.js";
+import { OutputText } from "../core/output-text.js";
+import type { GenerationMode } from "./metrics.js";
+
+export interface Sampling {
+  readonly temperature: number;
+  readonly topP?: number;
+  readonly seed?: number;
+  readonly frequencyPenalty?: number;
+  readonly presencePenalty?: number;
+  readonly logitBias?: ReadonlyMap<number, number>;
+}
+
+export interface EngineRequest {
+  readonly prompt: readonly number[];
+  readonly maxTokens: number;
+  readonly stop: readonly string[];
+  /** Absent: greedy, accelerated with the references. */
+  readonly sampling?: Sampling;
+  readonly references: readonly string[];
+  readonly indexPrompt: boolean;
+  readonly indexOutput: boolean;
+  readonly policy: PolicyName;
+  readonly signal: AbortSignal;
+  readonly onText?: (text: string) => void;
+}
+
+export type FinishReason = "stop" | "length" | "abort";
+
+export interface EngineResult {
+  readonly text: string;
+  readonly finishReason: FinishReason;
+  readonly mode: GenerationMode;
+  readonly promptTokens: number;
+  readonly cachedPromptTokens: number;
+  readonly completionTokens: number;
+  readonly forwardPasses: number;
+  readonly draftedTokens: number;
+  readonly acceptedTokens: number;
+}
+
+/** How many generated tokens frequency/presence penalties look back over. */
+export const PENALTY_WINDOW = 256;
+
+export function finishReason(stop: StopReason): FinishReason {
+  switch (stop) {
+    case "eos":
+    case "stop":
+      return "stop";
+    case "max-tokens":
+    case "context-full":
+      return "length";
+    case "abort":
+      return "abort";
+  }
+}
+
+/** Whether a request must be sampled rather than decoded greedily (and so cannot be accelerated). */
+export function needsSampler(sampling: Sampling): boolean {
+  return sampling.temperature > 0 || !!sampling.frequencyPenalty || !!sampling.presencePenalty || (sampling.logitBias?.size ?? 0) > 0;
+}
+
+export async function runGeneration(model: LlamaCppModel, sequence: TokenSequence, request: EngineRequest): Promise<EngineResult> {
+  if (request.sampling) return sample(model, sequence, request, request.sampling);
+  const result = await generate(model, {
+    prompt: request.prompt,
+    references: request.references,
+    policy: request.policy,
+    indexPrompt: request.indexPrompt,
+    indexOutput: request.indexOutput,
+    maxTokens: request.maxTokens,
+    stop: request.stop,
+    signal: request.signal,
+    onText: request.onText,
+    sequence,
+  });
+  const { stats } = result;
+  return {
+    text: result.text,
+    finishReason: finishReason(result.stopReason),
+    mode: "accelerated",
+    promptTokens: stats.promptTokens,
+    cachedPromptTokens: stats.reusedPromptTokens,
+    completionTokens: stats.generatedTokens,
+    forwardPasses: stats.steps,
+    draftedTokens: stats.draftedTokens,
+    acceptedTokens: stats.acceptedTokens,
+  };
+}
+
+/** The node-llama-cpp sequence under a backend sequence. */
+function contextSequence(sequence: TokenSequence): LlamaContextSequence {
+  const inner = (sequence as { sequence?: LlamaContextSequence }).sequence;
+  if (!inner || typeof inner.evaluate !== "function") throw new Error("sampling needs a node-llama-cpp sequence (LlamaCppModel)");
+  return inner;
+}
+
+async function sample(model: LlamaCppModel, sequence: TokenSequence, request: EngineRequest, sampling: Sampling): Promise<EngineResult> {
+  const { prompt, maxTokens, signal } = request;
+  const inner = contextSequence(sequence);
+  // Reuse the KV cache of a shared prompt prefix, as the greedy path does.
+  const cached = Math.min(commonPrefixLength(sequence.tokens, prompt), prompt.length - 1);
+  await sequence.truncate(cached);
+  const text = new OutputText(model, request.stop, prompt);
+  const generated: number[] = [];
+  let passes = 0;
+  let stop: StopReason | undefined = signal.aborted ? "abort" : undefined;
+
+  const penalties = !!sampling.frequencyPenalty || !!sampling.presencePenalty;
+  const bias = sampling.logitBias;
+  const flush = (final: boolean) => {
+    const piece = text.takeStreamable(final);
+    if (piece.length > 0) request.onText?.(piece);
+  };
+  if (!stop) {
+    const tokens = inner.evaluate(prompt.slice(cached) as Token[], {
+      // OpenAI's sampler: the whole distribution (no top-k), top_p 1 unless given.
+      temperature: sampling.temperature,
+      topK: 0,
+      topP: sampling.topP ?? 1,
+      minP: 0,
+      seed: sampling.seed,
+      yieldEogToken: true,
+      repeatPenalty: penalties
+        ? {
+            punishTokens: () => generated.slice(-PENALTY_WINDOW) as Token[],
+            maxPunishTokens: PENALTY_WINDOW,
+            penalty: 1,
+            frequencyPenalty: sampling.frequencyPenalty ?? 0,
+            presencePenalty: sampling.presencePenalty ?? 0,
+          }
+        : undefined,
+      tokenBias: bias
+        ? () => {
+            const tokenBias = new TokenBias(model.model.tokenizer);
+            for (const [token, logit] of bias) tokenBias.set(token as Token, { logit });
+            return tokenBias;
+          }
+        : undefined,
+    });
+    for await (const token of tokens) {
+      passes++;
+      if (model.isEndOfGeneration(token)) {
+        stop = "eos";
+        break;
+      }
+      generated.push(token);
+      if (text.push(token)) stop = "stop";
+      else if (generated.length >= maxTokens) stop = "max-tokens";
+      flush(false);
+      if (stop) break;
+      if (signal.aborted) {
+        stop = "abort";
+        break;
+      }
+    }
+    stop ??= "context-full";
+  }
+  flush(true);
+  return {
+    text: text.text,
+    finishReason: finishReason(stop),
+    mode: "sampled",
+    promptTokens: prompt.length,
+    cachedPromptTokens: cached,
+    completionTokens: generated.length,
+    forwardPasses: passes,
+    draftedTokens: 0,
+    acceptedTokens: 0,
+  };
+}
+
+function commonPrefixLength(a: readonly number[], b: readonly number[]): number {
+  const limit = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < limit && a[i] === b[i]) i++;
+  return i;
+}

@@ -1,0 +1,272 @@
+/**
+ * Request validation (zod) for the OpenAI-compatible endpoints. Every failure becomes a 400 whose
+ * message names the field. Fields OpenAI clients send that do not change the output are accepted and
+ * ignored; fields that would change the output in ways this server does not implement are rejected
+ * (a silently different answer would be worse than an error).
+ */
+import { z } from "zod";
+import { ApiError, unsupported } from "./errors.js";
+
+/** Fields accepted and ignored: they do not change the generated text. */
+export const IGNORED_FIELDS = [
+  "model",
+  "user",
+  "metadata",
+  "store",
+  "service_tier",
+  "parallel_tool_calls",
+  "prompt_cache_key",
+  "safety_identifier",
+  "reasoning_effort",
+  "verbosity",
+  "modalities",
+] as const;
+
+const MESSAGE_ROLES = ["system", "developer", "user", "assistant"] as const;
+export type MessageRole = (typeof MESSAGE_ROLES)[number];
+
+/**
+ * Text content: a string or an array of `{type: "text", text}` parts (joined with `join`). Anything
+ * else (images, audio, files) is named in the error.
+ */
+function textContent(join: string, nullable: boolean) {
+  return z.unknown().transform((value, ctx): string => {
+    if (typeof value === "string") return value;
+    if (value == null && nullable) return "";
+    if (Array.isArray(value)) {
+      const texts: string[] = [];
+      value.forEach((part: unknown, i) => {
+        const record = part as { type?: unknown; text?: unknown } | null;
+        if (typeof record !== "object" || record === null || Array.isArray(record)) {
+          ctx.addIssue({ code: "custom", message: "expected a content part object {type: \"text\", text}", path: [i] });
+        } else if (record.type !== "text") {
+          ctx.addIssue({
+            code: "custom",
+            message: `only text content parts are supported, got type ${JSON.stringify(record.type)}`,
+            path: [i, "type"],
+          });
+        } else if (typeof record.text !== "string") {
+          ctx.addIssue({ code: "custom", message: "expected a string", path: [i, "text"] });
+        } else texts.push(record.text);
+      });
+      return texts.join(join);
+    }
+    ctx.addIssue({
+      code: "custom",
+      message: value === undefined ? "missing: expected a string or an array of text parts" : `expected a string or an array of text parts, got ${describe(value)}`,
+    });
+    return "";
+  });
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? "an object" : `${typeof value} ${JSON.stringify(value)}`;
+}
+
+const message = z.looseObject({
+  role: z.enum(MESSAGE_ROLES, {
+    error: (issue) =>
+      issue.input === undefined
+        ? "missing: every message needs a role"
+        : `unknown role ${JSON.stringify(issue.input)}: use system, developer, user or assistant (tool and function messages are not supported)`,
+  }),
+  content: textContent("\n", true),
+  name: z.string().nullish(),
+  tool_calls: z.array(z.unknown()).nullish(),
+  function_call: z.unknown().optional(),
+});
+
+const stop = z.union([z.string(), z.array(z.string())], { error: "expected a string or an array of strings" }).nullish();
+
+const prediction = z.looseObject({
+  type: z.literal("content", { error: 'only {type: "content"} predictions are supported' }),
+  content: textContent("", false),
+});
+
+const llmaOptions = z.strictObject({
+  conversation_references: z.boolean().optional(),
+  prediction: z.boolean().optional(),
+  references: z.boolean().optional(),
+  output_references: z.boolean().optional(),
+});
+
+const positiveInt = z.number().int().min(1);
+
+/** Fields both endpoints share. */
+const common = {
+  model: z.string().nullish(),
+  max_tokens: positiveInt.nullish(),
+  stop,
+  stream: z.boolean().nullish(),
+  stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
+  temperature: z.number().min(0).max(2).nullish(),
+  top_p: z.number().gt(0).max(1).nullish(),
+  seed: z.number().int().nullish(),
+  n: z.number().int().min(1).nullish(),
+  frequency_penalty: z.number().min(-2).max(2).nullish(),
+  presence_penalty: z.number().min(-2).max(2).nullish(),
+  logit_bias: z.record(z.string().regex(/^\d+$/, "keys must be token ids"), z.number().min(-100).max(100)).nullish(),
+  prediction: prediction.nullish(),
+  references: z.array(z.string()).nullish(),
+  llma: llmaOptions.nullish(),
+};
+
+const chatSchema = z.looseObject({
+  ...common,
+  messages: z.array(message).min(1, "expected at least one message"),
+  max_completion_tokens: positiveInt.nullish(),
+  logprobs: z.boolean().nullish(),
+  top_logprobs: z.number().int().nullish(),
+  tools: z.array(z.unknown()).nullish(),
+  functions: z.array(z.unknown()).nullish(),
+  tool_choice: z.unknown().optional(),
+  function_call: z.unknown().optional(),
+  response_format: z.looseObject({ type: z.string() }).nullish(),
+  audio: z.unknown().optional(),
+});
+
+const completionSchema = z.looseObject({
+  ...common,
+  prompt: z.union([z.string(), z.array(z.string()).length(1)], {
+    error: (issue) => (issue.input === undefined ? "missing: expected a string" : "expected a string (or an array of exactly one string)"),
+  }),
+  echo: z.boolean().nullish(),
+  suffix: z.string().nullish(),
+  best_of: z.number().int().nullish(),
+  logprobs: z.number().int().nullish(),
+});
+
+export interface ChatMessage {
+  readonly role: MessageRole;
+  readonly content: string;
+}
+
+/** What both endpoints ask of the generator, validated and with OpenAI's defaults resolved. */
+export interface GenerationParams {
+  /** Absent: as many as the context holds. */
+  readonly maxTokens?: number;
+  readonly stop: readonly string[];
+  readonly stream: boolean;
+  readonly includeUsage: boolean;
+  /** Absent: the server's default. */
+  readonly temperature?: number;
+  readonly topP?: number;
+  readonly seed?: number;
+  readonly frequencyPenalty?: number;
+  readonly presencePenalty?: number;
+  /** Token id -> logit bias. */
+  readonly logitBias?: ReadonlyMap<number, number>;
+  /** The predicted output (OpenAI Predicted Outputs), as text. */
+  readonly prediction?: string;
+  /** llma extension: reference texts to copy from. */
+  readonly references: readonly string[];
+  /** llma extension: per-request switches of the reference sources (undefined: server default). */
+  readonly sources: {
+    readonly conversation?: boolean;
+    readonly prediction?: boolean;
+    readonly references?: boolean;
+    readonly output?: boolean;
+  };
+}
+
+export interface ChatRequest extends GenerationParams {
+  readonly messages: readonly ChatMessage[];
+}
+
+export interface CompletionRequest extends GenerationParams {
+  readonly prompt: string;
+}
+
+/** Zod issues -> one 400 that names the first problem's field (OpenAI style: `param` is its path). */
+function toApiError(error: z.ZodError): ApiError {
+  const issue = error.issues[0];
+  const param = formatPath(issue.path);
+  if (param === "") return new ApiError(400, `Invalid request body: ${issue.message}`, null, "invalid_request_body");
+  const missing = /received undefined$/.test(issue.message) || issue.message.startsWith("missing");
+  if (missing) {
+    const detail = issue.message.startsWith("missing: ") ? ` (${issue.message.slice("missing: ".length)})` : "";
+    return new ApiError(400, `Missing required parameter: '${param}'${detail}.`, param, "missing_required_parameter");
+  }
+  return new ApiError(400, `Invalid '${param}': ${issue.message}`, param, "invalid_value");
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const key of path) out += typeof key === "number" ? `[${key}]` : out === "" ? String(key) : `.${String(key)}`;
+  return out;
+}
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  if (body === undefined || body === null || typeof body === "string")
+    throw new ApiError(400, "Invalid request body: expected a JSON object sent with content-type: application/json", null, "invalid_request_body");
+  const result = schema.safeParse(body);
+  if (!result.success) throw toApiError(result.error);
+  return result.data;
+}
+
+function commonParams(body: z.infer<typeof chatSchema> | z.infer<typeof completionSchema>, maxTokens: number | null | undefined): GenerationParams {
+  if (body.n != null && body.n !== 1) throw unsupported("n", `only n = 1 is supported, got ${body.n}: send ${body.n} requests (greedy decoding gives the same answer each time)`);
+  const stops = body.stop == null ? [] : typeof body.stop === "string" ? [body.stop] : body.stop;
+  stops.forEach((s, i) => {
+    if (s.length === 0) throw new ApiError(400, `Invalid '${typeof body.stop === "string" ? "stop" : `stop[${i}]`}': stop strings must not be empty`, "stop", "invalid_value");
+  });
+  const logitBias = body.logit_bias ? new Map(Object.entries(body.logit_bias).map(([token, bias]) => [Number(token), bias] as const)) : undefined;
+  const prediction = body.prediction?.content;
+  return {
+    maxTokens: maxTokens ?? undefined,
+    stop: stops,
+    stream: body.stream ?? false,
+    includeUsage: body.stream_options?.include_usage ?? false,
+    temperature: body.temperature ?? undefined,
+    topP: body.top_p ?? undefined,
+    seed: body.seed ?? undefined,
+    frequencyPenalty: body.frequency_penalty ?? undefined,
+    presencePenalty: body.presence_penalty ?? undefined,
+    logitBias: logitBias && logitBias.size > 0 ? logitBias : undefined,
+    prediction: prediction !== undefined && prediction.length > 0 ? prediction : undefined,
+    references: body.references ?? [],
+    sources: {
+      conversation: body.llma?.conversation_references,
+      prediction: body.llma?.prediction,
+      references: body.llma?.references,
+      output: body.llma?.output_references,
+    },
+  };
+}
+
+export function parseChatRequest(body: unknown): ChatRequest {
+  const parsed = parse(chatSchema, body);
+  if (parsed.logprobs) throw unsupported("logprobs", "log probabilities are not returned by this server");
+  if (parsed.top_logprobs) throw unsupported("top_logprobs", "log probabilities are not returned by this server");
+  if (parsed.tools && parsed.tools.length > 0) throw unsupported("tools", "tool calling is not supported");
+  if (parsed.functions && parsed.functions.length > 0) throw unsupported("functions", "function calling is not supported");
+  if (parsed.tool_choice != null && parsed.tool_choice !== "none" && parsed.tool_choice !== "auto")
+    throw unsupported("tool_choice", "tool calling is not supported");
+  if (parsed.response_format && parsed.response_format.type !== "text")
+    throw unsupported("response_format", `only {type: "text"} is supported, got ${JSON.stringify(parsed.response_format.type)}`);
+  if (parsed.audio != null) throw unsupported("audio", "audio output is not supported");
+  parsed.messages.forEach((m, i) => {
+    if ((m.tool_calls && m.tool_calls.length > 0) || m.function_call != null)
+      throw unsupported(`messages[${i}].tool_calls`, "tool calling is not supported");
+  });
+  if (parsed.max_tokens != null && parsed.max_completion_tokens != null && parsed.max_tokens !== parsed.max_completion_tokens)
+    throw new ApiError(400, "Invalid 'max_tokens': max_tokens and max_completion_tokens disagree; send one of them", "max_tokens", "invalid_value");
+  return {
+    ...commonParams(parsed, parsed.max_completion_tokens ?? parsed.max_tokens),
+    messages: parsed.messages.map((m) => ({ role: m.role, content: m.content })),
+  };
+}
+
+export function parseCompletionRequest(body: unknown): CompletionRequest {
+  const parsed = parse(completionSchema, body);
+  if (parsed.echo) throw unsupported("echo", "echoing the prompt is not supported");
+  if (parsed.suffix) throw unsupported("suffix", "insertion (suffix) is not supported");
+  if (parsed.best_of != null && parsed.best_of !== 1) throw unsupported("best_of", `only best_of = 1 is supported, got ${parsed.best_of}`);
+  if (parsed.logprobs) throw unsupported("logprobs", "log probabilities are not returned by this server");
+  return {
+    ...commonParams(parsed, parsed.max_tokens),
+    prompt: typeof parsed.prompt === "string" ? parsed.prompt : parsed.prompt[0],
+  };
+}

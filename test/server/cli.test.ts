@@ -1,0 +1,125 @@
+/**
+ * `llma serve` as a process: it listens on the port it prints, answers the openai client, and on
+ * SIGTERM stops accepting, lets the in-flight stream finish (or aborts it after --drain-timeout) and
+ * exits 0.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import OpenAI, { APIError } from "openai";
+import type { Completion, CompletionCreateParamsStreaming } from "openai/resources";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ensureModel } from "../../src/backends/model-cache.js";
+import { ensureBuilt, llma } from "../helpers/cli.js";
+
+let model: string;
+const children: ChildProcessWithoutNullStreams[] = [];
+
+beforeAll(async () => {
+  ensureBuilt();
+  model = await ensureModel({ shape: "tiny", quant: "Q8_0" });
+});
+
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+});
+
+interface Served {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly url: string;
+  readonly stderr: () => string;
+  readonly exited: Promise<number | null>;
+}
+
+/** Starts `llma serve` on a free port and waits for its "listening on" line. */
+async function serve(...args: string[]): Promise<Served> {
+  const child = spawn("node", ["bin/llma.js", "serve", "--model", model, "--port", "0", "--threads", "1", ...args]);
+  children.push(child);
+  let stderr = "";
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`llma serve did not start:\n${stderr}`)), 60_000);
+    child.stderr.on("data", (data: Buffer) => {
+      stderr += data.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(stderr);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    void exited.then((code) => reject(new Error(`llma serve exited with ${code}:\n${stderr}`)));
+  });
+  return { child, url, stderr: () => stderr, exited };
+}
+
+function streamCompletion(client: OpenAI, maxTokens: number) {
+  return client.completions.create({
+    model: "tiny",
+    prompt: "Once upon a time",
+    max_tokens: maxTokens,
+    stream: true,
+    stream_options: { include_usage: true },
+  } as CompletionCreateParamsStreaming);
+}
+
+describe("llma serve (process)", () => {
+  it("drains an in-flight stream on SIGTERM, refuses new work, exits 0", async () => {
+    const served = await serve("--parallel", "1", "--policy", "paper");
+    const client = new OpenAI({ baseURL: `${served.url}/v1`, apiKey: "x", maxRetries: 0 });
+    expect((await client.models.list()).data[0].id).toMatch(/^tiny-Q8_0/);
+
+    const stream = await streamCompletion(client, 600);
+    const chunks: Completion[] = [];
+    for await (const chunk of stream) {
+      if (chunks.length === 0) served.child.kill("SIGTERM");
+      chunks.push(chunk);
+      if (chunks.length === 1) {
+        // Once the drain has begun, a new request is refused (503, or the listener is already closed).
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        const status = await fetch(`${served.url}/health`).then(
+          (response) => response.status,
+          () => "refused",
+        );
+        expect([503, "refused"]).toContain(status);
+      }
+    }
+    expect(chunks.at(-1)?.usage?.completion_tokens).toBe(600);
+    expect(chunks.filter((c) => c.choices[0]?.finish_reason).map((c) => c.choices[0].finish_reason)).toEqual(["length"]);
+    expect(await served.exited).toBe(0);
+    expect(served.stderr()).toMatch(/SIGTERM: draining \(1 generating/);
+    expect(served.stderr()).toMatch(/llma serve: stopped/);
+  });
+
+  it("aborts what is left after --drain-timeout", async () => {
+    const served = await serve("--parallel", "1", "--policy", "paper", "--drain-timeout", "200");
+    const client = new OpenAI({ baseURL: `${served.url}/v1`, apiKey: "x", maxRetries: 0 });
+    const stream = await streamCompletion(client, 2000);
+    const chunks: Completion[] = [];
+    const started = Date.now();
+    let failure: unknown;
+    try {
+      for await (const chunk of stream) {
+        if (chunks.length === 0) served.child.kill("SIGTERM");
+        chunks.push(chunk);
+      }
+    } catch (error) {
+      failure = error; // the stream's error event
+    }
+    expect(chunks.some((c) => c.choices[0]?.finish_reason)).toBe(false);
+    expect(failure).toBeInstanceOf(APIError);
+    expect((failure as APIError).message).toMatch(/shut down before this generation finished/);
+    expect(await served.exited).toBe(0);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it("explains itself and rejects bad options", () => {
+    const help = llma("serve", "--help");
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/Example/);
+    expect(help.stdout).toMatch(/--no-conversation-references/);
+    const bad = llma("serve", "--model", model, "--parallel", "0");
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--parallel must be between 1 and 256, got 0/);
+    const policy = llma("serve", "--model", model, "--policy", "fast");
+    expect(policy.code).not.toBe(0);
+    expect(policy.stderr).toMatch(/unknown --policy "fast"/);
+  });
+});
