@@ -23,7 +23,8 @@ export async function measureCostCurve(
   try {
     // Ordinary text tokens (ids past the control and byte tokens), deterministic.
     const token = (i: number) => 300 + ((i * 7919) % 20_000);
-    const prefix = Array.from({ length: Math.min(options.prefixTokens ?? 256, model.contextSize / 4) }, (_, i) => token(i));
+    // Attention cost grows with the cache: time passes behind a prompt of typical RAG length.
+    const prefix = Array.from({ length: Math.min(options.prefixTokens ?? 1024, Math.floor(model.contextSize / 4)) }, (_, i) => token(i));
     await sequence.evaluate(prefix, prefix.length - 1);
     await sequence.evaluate([token(1)]); // warm-up of the single-token path
     await sequence.truncate(prefix.length);
