@@ -20,6 +20,7 @@ import {
 } from "node-llama-cpp";
 import { CostCurve } from "../core/cost-model.js";
 import type { TokenModel, TokenSequence } from "../core/model.js";
+import type { DistributionOptions, SampleRequest } from "../core/sampling.js";
 
 export interface LlamaCppOptions {
   /** Path of a GGUF file, or an `hf:` URI that node-llama-cpp resolves (needs network). */
@@ -72,7 +73,8 @@ export function physicalCoreCount(): number {
 }
 
 const llamaInstances = new Map<string, Promise<Llama>>();
-function sharedLlama(gpu: "auto" | false): Promise<Llama> {
+/** One node-llama-cpp instance per GPU setting, shared by every model and tokenizer of the process. */
+export function sharedLlama(gpu: "auto" | false): Promise<Llama> {
   const key = String(gpu);
   let llama = llamaInstances.get(key);
   if (!llama) {
@@ -82,27 +84,27 @@ function sharedLlama(gpu: "auto" | false): Promise<Llama> {
   return llama;
 }
 
-/** Fails fast with a clear message for a missing, empty, truncated or non-GGUF file. */
-export async function checkGgufFile(path: string): Promise<void> {
+/** Fails fast with a clear message for a missing, empty, truncated or non-GGUF file (`what` names its role). */
+export async function checkGgufFile(path: string, what = "model"): Promise<void> {
   let size: number;
   try {
     const info = await stat(path);
-    if (!info.isFile()) throw new Error(`model path ${path} is not a file`);
+    if (!info.isFile()) throw new Error(`${what} path ${path} is not a file`);
     size = info.size;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new Error(`model file not found: ${path}`);
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new Error(`${what} file not found: ${path}`);
     throw error;
   }
-  if (size < 32) throw new Error(`model file ${path} is too small (${size} bytes) to be a GGUF file`);
+  const header = Buffer.alloc(4);
   const handle = await open(path, "r");
   try {
-    const header = Buffer.alloc(4);
     await handle.read(header, 0, 4, 0);
-    if (header.toString("latin1") !== "GGUF")
-      throw new Error(`model file ${path} is not a GGUF file (it starts with ${JSON.stringify(header.toString("latin1"))}, not "GGUF")`);
   } finally {
     await handle.close();
   }
+  const magic = header.subarray(0, Math.min(size, 4)).toString("latin1");
+  if (magic !== "GGUF") throw new Error(`${what} file ${path} is not a GGUF file (it starts with ${JSON.stringify(magic)}, not "GGUF")`);
+  if (size < 32) throw new Error(`${what} file ${path} is too small (${size} bytes) to be a GGUF file`);
 }
 
 async function resolveModelPath(model: string, modelsDirectory?: string): Promise<string> {
@@ -206,7 +208,32 @@ export class LlamaCppModel implements TokenModel {
   }
 }
 
+/** One predicted position's request to controlledEvaluate. */
+type GenerateNext = { generateNext: { token: true; probabilities?: boolean; options?: Record<string, number | null> } };
+const GREEDY: GenerateNext = { generateNext: { token: true } };
+
+/**
+ * node-llama-cpp's sampler options for a processed distribution. An option that is off is passed as
+ * null, which node-llama-cpp 3.21 drops (removeNullFields) so that llama.cpp's chain gets no such
+ * sampler; `topK: 0` would instead install a top-k over the whole vocabulary, a full sort per position
+ * (~2 ms on a 32k vocabulary here, 5x the softmax-and-draw that sampling itself costs).
+ */
+function samplerOptions(options: DistributionOptions, seed: number): Record<string, number | null> {
+  return {
+    temperature: options.temperature,
+    topK: options.topK !== undefined && options.topK > 0 ? options.topK : null,
+    topP: options.topP !== undefined && options.topP < 1 ? options.topP : null,
+    minP: options.minP !== undefined && options.minP > 0 ? options.minP : null,
+    seed,
+  };
+}
+
 class LlamaCppSequence implements TokenSequence {
+  /**
+   * Sampling draws each predicted position with llama.cpp's dist sampler seeded with that position's
+   * seed: u = uniform_real_distribution<double>(mt19937(seed)), inverse CDF over the chain's candidates.
+   */
+  readonly canSample = true;
   private released = false;
   constructor(
     readonly sequence: LlamaContextSequence,
@@ -221,17 +248,28 @@ class LlamaCppSequence implements TokenSequence {
     return this.sequence.contextTokens;
   }
 
-  async evaluate(tokens: readonly number[], predictFrom = 0): Promise<number[]> {
+  async evaluate(tokens: readonly number[], predictFrom = 0, sample?: SampleRequest): Promise<number[]> {
     if (tokens.length === 0) return [];
-    const items = tokens.map((token, i) =>
-      i >= predictFrom ? ([token as Token, { generateNext: { token: true } }] as [Token, { generateNext: { token: boolean } }]) : (token as Token),
-    );
-    const results = await this.sequence.controlledEvaluate(items);
+    if (sample && sample.seeds.length !== tokens.length - predictFrom)
+      throw new Error(`${sample.seeds.length} seeds for ${tokens.length - predictFrom} predicted positions`);
+    const probabilities = sample?.onDistribution !== undefined;
+    const items = tokens.map((token, i): Token | [Token, GenerateNext] => {
+      if (i < predictFrom) return token as Token;
+      if (!sample) return [token as Token, GREEDY];
+      return [token as Token, { generateNext: { token: true, probabilities, options: samplerOptions(sample.options, sample.seeds[i - predictFrom]) } }];
+    });
+    // The option types say number; null (an option switched off) is what node-llama-cpp drops, see samplerOptions.
+    const results = await this.sequence.controlledEvaluate(items as Parameters<LlamaContextSequence["controlledEvaluate"]>[0]);
     const predictions: number[] = [];
     for (let i = predictFrom; i < tokens.length; i++) {
-      const token = results[i]?.next.token;
+      const next = results[i]?.next;
+      const token = next?.token;
       if (token == null) throw new Error(`the backend returned no prediction for position ${i}`);
       predictions.push(token);
+      if (probabilities && next?.probabilities) {
+        const entries = [...next.probabilities];
+        sample.onDistribution!(i - predictFrom, { tokens: entries.map(([t]) => t), probabilities: entries.map(([, p]) => p) });
+      }
     }
     return predictions;
   }

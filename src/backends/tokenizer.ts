@@ -3,8 +3,8 @@
  * so even a multi-GB model opens in milliseconds and nothing is evaluated. Used where only token
  * counts matter (model-free step simulation).
  */
-import { open, stat } from "node:fs/promises";
-import { getLlama, LlamaLogLevel, type Llama, type Token } from "node-llama-cpp";
+import type { Token } from "node-llama-cpp";
+import { checkGgufFile, sharedLlama } from "./llama-cpp.js";
 
 export interface Tokenizer {
   /** Tokens of `text` (special-token text is not parsed); with `bos`, the BOS token first when the vocabulary uses one. */
@@ -14,36 +14,14 @@ export interface Tokenizer {
 }
 
 /** Fails with a clear message for a missing, non-file, too small or non-GGUF tokenizer path. */
-export async function checkTokenizerFile(path: string): Promise<void> {
-  let size: number;
-  try {
-    const info = await stat(path);
-    if (!info.isFile()) throw new Error(`tokenizer path ${path} is not a file`);
-    size = info.size;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new Error(`tokenizer file not found: ${path}`);
-    throw error;
-  }
-  const header = Buffer.alloc(4);
-  const handle = await open(path, "r");
-  try {
-    await handle.read(header, 0, 4, 0);
-  } finally {
-    await handle.close();
-  }
-  if (size < 4 || header.toString("latin1") !== "GGUF")
-    throw new Error(
-      `tokenizer file ${path} is not a GGUF file (it starts with ${JSON.stringify(header.subarray(0, Math.min(size, 4)).toString("latin1"))}, not "GGUF")`,
-    );
+export function checkTokenizerFile(path: string): Promise<void> {
+  return checkGgufFile(path, "tokenizer");
 }
-
-let sharedLlama: Promise<Llama> | undefined;
 
 /** Loads the vocabulary of a GGUF model (no weights, no GPU, no build). */
 export async function loadTokenizer(path: string): Promise<Tokenizer> {
   await checkTokenizerFile(path);
-  sharedLlama ??= getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, progressLogs: false });
-  const llama = await sharedLlama;
+  const llama = await sharedLlama(false);
   let model;
   try {
     model = await llama.loadModel({ modelPath: path, vocabOnly: true });

@@ -74,7 +74,14 @@ export function benchCommand(): Command {
       const model = await LlamaCppModel.load({ model: modelPath, threads: options.threads, contextSize: 4096 });
       const bar = options.progress
         ? new cliProgress.SingleBar(
-            { stream: process.stderr, format: "bench [{bar}] {percentage}% | {value}/{total} runs | ETA {eta_formatted} | {label}", etaBuffer: 20 },
+            {
+              stream: process.stderr,
+              format: "bench [{bar}] {percentage}% | {value}/{total} runs | ETA {eta_formatted} | {label}",
+              etaBuffer: 20,
+              // Redirected to a file (a long run in the background): a plain line every 30 s instead.
+              noTTYOutput: !process.stderr.isTTY,
+              notTTYSchedule: 30_000,
+            },
             cliProgress.Presets.shades_classic,
           )
         : undefined;

@@ -2,7 +2,8 @@ import { Command } from "commander";
 import { LlamaCppModel } from "../backends/llama-cpp.js";
 import type { DecodeResult } from "../core/decoder.js";
 import { generate, POLICY_NAMES, type PolicyName } from "../core/generate.js";
-import { collect, integerOption, log, readTextFile } from "./options.js";
+import { randomSeed } from "../core/sampling.js";
+import { collect, integerOption, log, numberOption, readTextFile } from "./options.js";
 
 interface GenerateCliOptions {
   model: string;
@@ -16,6 +17,11 @@ interface GenerateCliOptions {
   threads?: number;
   contextSize: number;
   stop: string[];
+  temperature: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  seed?: number;
   indexPrompt: boolean;
   indexOutput: boolean;
   compareGreedy?: boolean;
@@ -23,7 +29,7 @@ interface GenerateCliOptions {
   gpu?: boolean;
 }
 
-function summary(result: DecodeResult) {
+export function summary(result: DecodeResult) {
   const { stats } = result;
   return {
     generatedTokens: stats.generatedTokens,
@@ -38,17 +44,20 @@ function summary(result: DecodeResult) {
     totalMs: round(stats.totalMs, 1),
     decodeMsPerToken: stats.generatedTokens > 0 ? round((stats.totalMs - stats.promptMs) / stats.generatedTokens, 2) : null,
     stopReason: result.stopReason,
+    ...(stats.seed !== undefined ? { seed: stats.seed } : {}),
   };
 }
 
-function round(value: number, digits: number): number {
+export function round(value: number, digits: number): number {
   const factor = 10 ** digits;
   return Math.round(value * factor) / factor;
 }
 
 export function generateCommand(): Command {
   return new Command("generate")
-    .description("Generate text with LLMA: copy spans from reference files, verify them in one forward pass; output identical to greedy decoding.")
+    .description(
+      "Generate text with LLMA: copy spans from reference files, verify them in one forward pass; output identical to greedy decoding (or, with --temperature, to plain sampling with the same seed).",
+    )
     .requiredOption("--model <path>", "GGUF model file (or hf: URI, needs network)")
     .option("--prompt <text>", "prompt text")
     .option("--prompt-file <file>", "read the prompt from a file")
@@ -60,9 +69,14 @@ export function generateCommand(): Command {
     .option("--threads <n>", "CPU threads (default: physical cores)", integerOption("--threads", 1, 1024))
     .option("--context-size <n>", "context size in tokens", integerOption("--context-size", 16, 1 << 20), 4096)
     .option("--stop <text>", "stop string (repeatable)", collect, [])
+    .option("--temperature <t>", "sampling temperature (0: greedy); sampling stays lossless: the output is plain sampling's for the seed", numberOption("--temperature", 0, 100), 0)
+    .option("--top-k <k>", "sample from the k most likely tokens (0: all)", integerOption("--top-k", 0, 1_000_000))
+    .option("--top-p <p>", "nucleus sampling: the most likely tokens up to this probability (1: all)", numberOption("--top-p", 0, 1, true))
+    .option("--min-p <p>", "drop tokens less likely than p times the most likely one (0: none)", numberOption("--min-p", 0, 0.999999))
+    .option("--seed <n>", "sampling seed (default: a random one, reported in stats.seed)", integerOption("--seed", 0, 2 ** 32 - 1))
     .option("--no-index-prompt", "do not copy from the prompt")
     .option("--no-index-output", "do not copy from the output generated so far")
-    .option("--compare-greedy", "also run plain greedy decoding; report identical and the speed ratio")
+    .option("--compare-greedy", "also run plain decoding (greedy, or sampling with the same seed); report identical and the speed ratio")
     .option("--gpu", "use a GPU if node-llama-cpp finds one")
     .option("--json", "print one JSON document (text, tokens, stats) on stdout; logs go to stderr")
     .addHelpText(
@@ -70,7 +84,9 @@ export function generateCommand(): Command {
       `
 Example:
   llma make-model --shape tiny --quant Q8_0 --out tiny.gguf
-  llma generate --model tiny.gguf --prompt-file question.txt --ref doc1.txt --ref doc2.txt --compare-greedy --json`,
+  llma generate --model tiny.gguf --prompt-file question.txt --ref doc1.txt --ref doc2.txt --compare-greedy --json
+  llma generate --model tiny.gguf --prompt-file question.txt --ref previous-answer.txt --temperature 0.7 --top-p 0.95 --seed 7 --compare-greedy --json
+    (--compare-greedy runs plain decoding with the same options and seed: identical must be true)`,
     )
     .action(async (options: GenerateCliOptions) => {
       if (options.policy === "auto" && (options.n !== undefined || options.k !== undefined))
@@ -99,13 +115,19 @@ Example:
           stop: options.stop,
           indexPrompt: options.indexPrompt,
           indexOutput: options.indexOutput,
+          temperature: options.temperature,
+          topK: options.topK,
+          topP: options.topP,
+          minP: options.minP,
+          // Resolved here so that --compare-greedy's plain run samples with the same seed.
+          seed: options.temperature > 0 ? (options.seed ?? randomSeed()) : undefined,
         };
         let greedy: DecodeResult | undefined;
         if (options.compareGreedy) {
           // Warm-up pass so neither method pays first-call allocation costs.
-          await generate(model, { prompt, method: "greedy", maxTokens: 2 });
+          await generate(model, { ...request, method: "greedy", maxTokens: 2 });
           greedy = await generate(model, { ...request, method: "greedy" });
-          log(`greedy: ${greedy.stats.generatedTokens} tokens in ${greedy.stats.totalMs.toFixed(0)} ms`);
+          log(`${request.temperature > 0 ? "plain sampling" : "greedy"}: ${greedy.stats.generatedTokens} tokens in ${greedy.stats.totalMs.toFixed(0)} ms`);
         }
         const streamToStdout = !options.json && !options.compareGreedy;
         const result = await generate(model, {
@@ -122,6 +144,9 @@ Example:
           policy,
           n: policy === "paper" ? (options.n ?? 1) : undefined,
           k: policy === "paper" ? (options.k ?? 20) : undefined,
+          ...(request.seed !== undefined
+            ? { sampling: { temperature: request.temperature, topK: request.topK, topP: request.topP, minP: request.minP, seed: request.seed } }
+            : {}),
           stats: summary(result),
         };
         if (greedy) {

@@ -12,6 +12,17 @@ export function integerOption(name: string, min: number, max = Number.MAX_SAFE_I
   };
 }
 
+/** A commander parser for a number option within [min, max] (or (min, max] with `exclusiveMin`). */
+export function numberOption(name: string, min: number, max: number, exclusiveMin = false) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (value.trim() === "" || !Number.isFinite(parsed)) throw new InvalidArgumentError(`${name} must be a number, got ${JSON.stringify(value)}`);
+    if (parsed > max || parsed < min || (exclusiveMin && parsed === min))
+      throw new InvalidArgumentError(`${name} must be ${exclusiveMin ? "above" : "at least"} ${min} and at most ${max}, got ${parsed}`);
+    return parsed;
+  };
+}
+
 /** Collects a repeatable option into an array. */
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];

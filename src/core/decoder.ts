@@ -1,7 +1,8 @@
 import type { TokenModel, TokenSequence } from "./model.js";
 import { OutputText } from "./output-text.js";
 import { NO_DRAFT, type Draft, type DraftProposer } from "./proposer.js";
-import { verifyGreedy } from "./verifier.js";
+import { isSampling, normalizeSeed, positionSeed, validateDistributionOptions, type SampleRequest, type SamplingOptions } from "./sampling.js";
+import { verifyGreedy, verifySampled } from "./verifier.js";
 
 export type StopReason = "eos" | "max-tokens" | "stop" | "abort" | "context-full";
 
@@ -11,8 +12,14 @@ export interface DecodeOptions {
   /** Generation ends before the first of these strings (which is not part of the text). */
   readonly stop?: readonly string[];
   readonly signal?: AbortSignal;
-  /** Where drafts come from; absent means plain greedy decoding, one token per forward pass. */
+  /** Where drafts come from; absent means plain decoding, one token per forward pass. */
   readonly proposer?: DraftProposer;
+  /**
+   * Sample (temperature > 0) instead of decoding greedily: the i-th generated token is drawn with the
+   * seed `positionSeed(sampling.seed, i)`, so the output with drafts equals the output without them
+   * (see sampling.ts). Absent or temperature 0: greedy.
+   */
+  readonly sampling?: SamplingOptions;
   /** Streamed text, in order; never splits a character, never shows part of a stop string. */
   readonly onText?: (text: string) => void;
   /** Tokens as they are accepted (several per forward pass when a draft is accepted). */
@@ -37,6 +44,8 @@ export interface DecodeStats {
   /** Time spent finding drafts. */
   readonly draftMs: number;
   readonly totalMs: number;
+  /** The request seed, when sampling (replay the output with it). */
+  readonly seed?: number;
 }
 
 export interface DecodeResult {
@@ -50,7 +59,8 @@ export interface DecodeResult {
  * The LLMA loop: propose a draft, evaluate [last token + draft] in one forward pass, keep the longest
  * draft prefix the model agrees with plus the model's own next token, roll the KV cache back over the
  * rest. Without a proposer it is plain greedy decoding through the very same code, so both paths share
- * every stopping rule and the output of one must equal the other token for token.
+ * every stopping rule and the output of one must equal the other token for token. With `sampling` the
+ * model's token at each position is its seeded sample instead of its argmax, and the same holds.
  */
 export async function decode(
   model: TokenModel,
@@ -63,6 +73,18 @@ export async function decode(
   if (prompt.length === 0) throw new Error("the prompt is empty: at least one token (e.g. BOS) is needed");
   if (prompt.length >= model.contextSize)
     throw new Error(`the prompt has ${prompt.length} tokens but the context holds ${model.contextSize}: shorten it or raise contextSize`);
+
+  const sampling = isSampling(options.sampling) ? options.sampling : undefined;
+  if (sampling) {
+    validateDistributionOptions(sampling);
+    if (!sequence.canSample) throw new Error("this sequence cannot sample (its backend only decodes greedily): use temperature 0");
+  }
+  const seed = sampling ? normalizeSeed(sampling.seed) : 0;
+  const distribution = sampling ? { temperature: sampling.temperature, topK: sampling.topK, topP: sampling.topP, minP: sampling.minP } : undefined;
+  /** What to draw after the predicted positions of a pass whose first prediction is generated token `first`. */
+  const sampleFor = (first: number, count: number): SampleRequest | undefined =>
+    distribution ? { options: distribution, seeds: Array.from({ length: count }, (_, j) => positionSeed(seed, first + j)) } : undefined;
+  const verify = sampling ? verifySampled : verifyGreedy;
 
   const started = performance.now();
   const tokens: number[] = [];
@@ -113,7 +135,7 @@ export async function decode(
     reused = Math.min(commonPrefixLength(sequence.tokens, prompt), prompt.length - 1);
     await sequence.truncate(reused);
     const t0 = performance.now();
-    [next] = await sequence.evaluate(prompt.slice(reused), prompt.length - 1 - reused);
+    [next] = await sequence.evaluate(prompt.slice(reused), prompt.length - 1 - reused, sampleFor(0, 1));
     promptMs = performance.now() - t0;
     steps++;
     proposer?.observe(prompt, "prompt");
@@ -141,12 +163,13 @@ export async function decode(
     }
 
     const t0 = performance.now();
-    const predictions = await sequence.evaluate([next, ...draft.tokens]);
+    // `next` is generated token number tokens.length - 1: this pass predicts tokens.length onwards.
+    const predictions = await sequence.evaluate([next, ...draft.tokens], 0, sampleFor(tokens.length, 1 + draft.tokens.length));
     const passMs = performance.now() - t0;
     forwardMs += passMs;
     steps++;
 
-    const verdict = verifyGreedy(draft.tokens, predictions);
+    const verdict = verify(draft.tokens, predictions);
     proposer?.feedback(draft, verdict.accepted, passMs);
     if (draft.tokens.length > 0) {
       draftSteps++;
@@ -180,6 +203,7 @@ export async function decode(
       forwardMs,
       draftMs,
       totalMs,
+      ...(sampling ? { seed } : {}),
     },
   };
 }

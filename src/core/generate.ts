@@ -1,7 +1,9 @@
+import { CostCurve } from "./cost-model.js";
 import { decode, type DecodeResult } from "./decoder.js";
 import type { TokenModel, TokenSequence } from "./model.js";
 import { AcceptanceModel, CostAwarePolicy, FixedPolicy, type DraftPolicy } from "./policy.js";
 import { ReferenceProposer, type DraftProposer } from "./proposer.js";
+import { isSampling, normalizeSeed, randomSeed, validateDistributionOptions, type SamplingOptions } from "./sampling.js";
 import { ForcedSequence, endOfGenerationToken } from "./target.js";
 
 export interface GenerateRequest {
@@ -9,7 +11,7 @@ export interface GenerateRequest {
   readonly prompt: string | readonly number[];
   /** Reference texts or token sequences to copy from. */
   readonly references?: readonly (string | readonly number[])[];
-  /** "llma" (default) copies from references; "greedy" is plain decoding. */
+  /** "llma" (default) copies from references; "greedy" is plain decoding (it samples too when temperature > 0). */
   readonly method?: "llma" | "greedy";
   /**
    * Draft length policy: "auto" (default: cost-aware, needs the model's cost curve), "paper" (fixed
@@ -25,6 +27,19 @@ export interface GenerateRequest {
   /** Copy from the output so far too (default true). */
   readonly indexOutput?: boolean;
   readonly maxTokens?: number;
+  /**
+   * Sampling temperature (default 0: greedy). With temperature > 0 llma samples losslessly: the output
+   * with references is token-for-token the output without them for the same seed (see sampling.ts).
+   */
+  readonly temperature?: number;
+  /** Keep the k most likely tokens when sampling (default 0: no limit). */
+  readonly topK?: number;
+  /** Nucleus sampling: keep the most likely tokens up to this total probability (default 1: all). */
+  readonly topP?: number;
+  /** Drop tokens less likely than minP times the most likely one (default 0: none). */
+  readonly minP?: number;
+  /** Seed of a sampled request (any integer, taken mod 2^32); default: a random one, reported in stats.seed. */
+  readonly seed?: number;
   readonly stop?: readonly string[];
   readonly signal?: AbortSignal;
   readonly onText?: (text: string) => void;
@@ -44,27 +59,45 @@ export const POLICY_NAMES: readonly PolicyName[] = ["auto", "paper"];
 /**
  * Acceptance statistics are shared by all requests on one model: a request of ~100 tokens is too short
  * to learn from alone, and how well copies are accepted is a property of the workload and the model.
- * (They hold counts only, never text, so nothing passes between requests but numbers.)
+ * (They hold counts only, never text, so nothing passes between requests but numbers.) Sampled requests
+ * keep their own: a sample agrees with a copy less often than the argmax does.
  */
-const acceptanceByModel = new WeakMap<TokenModel, AcceptanceModel>();
-function sharedAcceptance(model: TokenModel): AcceptanceModel {
+const acceptanceByModel = new WeakMap<TokenModel, Record<DecodingMode, AcceptanceModel>>();
+function sharedAcceptance(model: TokenModel, mode: DecodingMode): AcceptanceModel {
   let acceptance = acceptanceByModel.get(model);
   if (!acceptance) {
-    acceptance = new AcceptanceModel();
+    acceptance = { greedy: new AcceptanceModel(), sampled: new AcceptanceModel() };
     acceptanceByModel.set(model, acceptance);
   }
-  return acceptance;
+  return acceptance[mode];
 }
 
+/**
+ * Sampled passes cost more than greedy ones (a softmax and a draw per predicted position), so they
+ * refine their own copy of the model's cost curve instead of the one greedy requests rely on.
+ */
+const sampledCurves = new WeakMap<CostCurve, CostCurve>();
+function costCurveFor(curve: CostCurve, mode: DecodingMode): CostCurve {
+  if (mode === "greedy") return curve;
+  let sampled = sampledCurves.get(curve);
+  if (!sampled) {
+    sampled = new CostCurve(curve.measured);
+    sampledCurves.set(curve, sampled);
+  }
+  return sampled;
+}
+
+export type DecodingMode = "greedy" | "sampled";
+
 /** The policy a request asks for (a fresh one per request: acceptance statistics are per request). */
-export function resolvePolicy(model: TokenModel, request: Pick<GenerateRequest, "policy" | "n" | "k">): DraftPolicy {
+export function resolvePolicy(model: TokenModel, request: Pick<GenerateRequest, "policy" | "n" | "k">, mode: DecodingMode = "greedy"): DraftPolicy {
   const policy = request.policy ?? (request.n !== undefined || request.k !== undefined ? "paper" : "auto");
   if (typeof policy !== "string") return policy;
   if (policy === "paper") return new FixedPolicy(request.n ?? 1, request.k ?? 20);
   if (policy === "auto") {
     if (!model.costCurve)
       throw new Error('policy "auto" needs the model\'s measured cost curve (LlamaCppModel: await model.calibrate()); or use policy "paper"');
-    return new CostAwarePolicy(model.costCurve, { acceptance: sharedAcceptance(model) });
+    return new CostAwarePolicy(costCurveFor(model.costCurve, mode), { acceptance: sharedAcceptance(model, mode) });
   }
   throw new Error(`unknown policy ${JSON.stringify(policy)}: use one of ${POLICY_NAMES.join(", ")}`);
 }
@@ -73,16 +106,27 @@ function toTokens(model: TokenModel, input: string | readonly number[], bos: boo
   return typeof input === "string" ? model.tokenize(input, { bos }) : input;
 }
 
+/** The request's sampling options (temperature > 0), with its seed resolved; undefined for greedy. */
+export function resolveSampling(request: Pick<GenerateRequest, "temperature" | "topK" | "topP" | "minP" | "seed">): SamplingOptions | undefined {
+  const { temperature, topK, topP, minP, seed } = request;
+  validateDistributionOptions({ temperature, topK, topP, minP });
+  if (!isSampling({ temperature })) return undefined;
+  return { temperature: temperature!, topK, topP, minP, seed: seed === undefined ? randomSeed() : normalizeSeed(seed) };
+}
+
 /** One generation request: tokenizes, builds the proposer, runs the decode loop. */
 export async function generate(model: TokenModel, request: GenerateRequest): Promise<DecodeResult> {
   const prompt = toTokens(model, request.prompt, true);
   const method = request.method ?? "llma";
+  const sampling = resolveSampling(request);
+  if (sampling && request.target !== undefined)
+    throw new Error("target-oriented decoding forces a known output: it cannot be combined with sampling (temperature > 0)");
   const proposer =
     request.proposer ??
     (method === "llma"
       ? new ReferenceProposer({
           references: (request.references ?? []).map((reference) => toTokens(model, reference, false)),
-          policy: resolvePolicy(model, request),
+          policy: resolvePolicy(model, request, sampling ? "sampled" : "greedy"),
           indexPrompt: request.indexPrompt,
           indexOutput: request.indexOutput,
         })
@@ -99,6 +143,7 @@ export async function generate(model: TokenModel, request: GenerateRequest): Pro
       stop: request.stop,
       signal: request.signal,
       proposer,
+      sampling,
       onText: request.onText,
       onTokens: request.onTokens,
     });

@@ -1,4 +1,5 @@
 import type { CostCurve } from "./cost-model.js";
+import type { SampleRequest } from "./sampling.js";
 
 /**
  * What the decoder needs from a model. The core depends on this interface only; backends
@@ -10,10 +11,14 @@ export interface TokenSequence {
   /** The tokens in the KV cache, in order (lets a new request reuse a shared prompt prefix). */
   readonly tokens: readonly number[];
   /**
-   * Appends `tokens` to the sequence in ONE forward pass and returns the model's greedy next token
-   * after every appended position from `predictFrom` on (so `tokens.length - predictFrom` tokens).
+   * Appends `tokens` to the sequence in ONE forward pass and returns the model's next token after every
+   * appended position from `predictFrom` on (so `tokens.length - predictFrom` tokens): its greedy
+   * choice, or with `sample` (only where `canSample` is true) the token drawn from the processed
+   * distribution with that position's seed (`sample.seeds[j]` for the j-th prediction; see sampling.ts).
    */
-  evaluate(tokens: readonly number[], predictFrom?: number): Promise<number[]>;
+  evaluate(tokens: readonly number[], predictFrom?: number, sample?: SampleRequest): Promise<number[]>;
+  /** Whether `evaluate` honours a SampleRequest (sequences without it can only decode greedily). */
+  readonly canSample?: boolean;
   /** Drops KV cache entries from the tail so that `length` tokens remain. */
   truncate(length: number): Promise<void>;
   dispose(): void;

@@ -54,6 +54,29 @@ describe("llma generate", () => {
     expect(result.identical).toBe(true);
   });
 
+  it("--temperature samples losslessly: --compare-greedy runs plain sampling with the same seed", () => {
+    const prompt = file("prompt3.txt", "question: where is the Eiffel Tower?\nanswer:");
+    const sample = (...args: string[]) => {
+      const run = llma("generate", "--model", model, "--prompt-file", prompt, "--max-tokens", "48", "--threads", "1", "--temperature", "0.7", "--json", ...args);
+      expect(run.code, run.stderr).toBe(0);
+      return JSON.parse(run.stdout);
+    };
+    const first = sample("--seed", "7");
+    expect(first.stats.seed).toBe(7);
+    expect(first.sampling).toMatchObject({ temperature: 0.7, seed: 7 });
+    // A previous sampled answer as the reference: same seed, all copied; another seed, partly.
+    const reference = file("sampled.txt", first.text);
+    const same = sample("--seed", "7", "--ref", reference, "--k", "16", "--compare-greedy");
+    expect(same.identical).toBe(true);
+    expect(same.text).toBe(first.text);
+    expect(same.stats.tokensPerStep).toBeGreaterThan(2);
+    const other = sample("--seed", "8", "--top-p", "0.95", "--top-k", "50", "--min-p", "0.01", "--ref", reference, "--k", "8", "--compare-greedy");
+    expect(other.identical).toBe(true);
+    expect(other.stats.seed).toBe(8);
+    // No seed: a random one, reported.
+    expect(Number.isInteger(sample().stats.seed)).toBe(true);
+  });
+
   it("streams plain text to stdout without --json", () => {
     const run = llma("generate", "--model", model, "--prompt", "Hello", "--max-tokens", "8", "--threads", "2");
     expect(run.code, run.stderr).toBe(0);
@@ -69,6 +92,9 @@ describe("llma generate", () => {
     [["--model", "MODEL", "--prompt", "x", "--k", "-1"], /--k must be between 0 and 256, got -1/],
     [["--model", "MODEL", "--prompt", "x", "--n", "two"], /--n must be an integer, got "two"/],
     [["--model", "MODEL", "--prompt", "x", "--policy", "fast"], /unknown --policy "fast"/],
+    [["--model", "MODEL", "--prompt", "x", "--temperature", "hot"], /--temperature must be a number, got "hot"/],
+    [["--model", "MODEL", "--prompt", "x", "--top-p", "0"], /--top-p must be above 0 and at most 1, got 0/],
+    [["--model", "MODEL", "--prompt", "x", "--seed", "1.5"], /--seed must be an integer/],
     [["--model", "MODEL", "--prompt", "x", "--policy", "auto", "--k", "4"], /cannot be combined with --policy auto/],
     [["--model", "MODEL", "--prompt", "x", "--ref", "/nonexistent.txt"], /reference file not found: \/nonexistent.txt/],
     [["--model", "NOTGGUF", "--prompt", "x"], /is not a GGUF file/],
