@@ -2,7 +2,18 @@
 export { ReferenceIndex, ContextCursor, type ReferenceMatch, type SourceKind } from "./core/reference-index.js";
 export { ReferenceProposer, type Draft, type DraftProposer, type ReferenceProposerOptions } from "./core/proposer.js";
 export { FixedPolicy, type DraftPolicy, type DraftContext } from "./core/policy.js";
-export { verifyGreedy, type Verdict } from "./core/verifier.js";
+export { verifyGreedy, verifySampled, type Verdict } from "./core/verifier.js";
+export {
+  positionSeed,
+  normalizeSeed,
+  randomSeed,
+  processDistribution,
+  sampleToken,
+  type DistributionOptions,
+  type SamplingOptions,
+  type SampleRequest,
+  type TokenDistribution,
+} from "./core/sampling.js";
 export { decode, type DecodeOptions, type DecodeResult, type DecodeStats, type StopReason } from "./core/decoder.js";
 export { generate, type GenerateRequest } from "./core/generate.js";
 export { ForcedSequence } from "./core/target.js";
@@ -12,3 +23,4 @@ export { writeGgufModel, SHAPES, type Quant, type ModelShape } from "./backends/
 export { ensureModel } from "./backends/model-cache.js";
 export { loadDataset, parseDataset, samplePrompt, type Dataset, type Sample } from "./bench/dataset.js";
 export { buildApp, type ServerOptions, type LlmaServer } from "./server/app.js";
+export * from "./store/index.js";

@@ -1,8 +1,11 @@
 import { Command, CommanderError } from "commander";
 import { benchCommand } from "./bench.js";
+import { cacheCommand } from "./cache.js";
 import { demoCommand } from "./demo.js";
 import { generateCommand } from "./generate.js";
+import { indexCommand } from "./index.js";
 import { makeModelCommand } from "./make-model.js";
+import { ragCommand } from "./rag.js";
 import { serveCommand } from "./serve.js";
 import { simulateCommand } from "./simulate.js";
 
@@ -18,6 +21,9 @@ export function buildProgram(): Command {
   program.addCommand(benchCommand());
   program.addCommand(simulateCommand());
   program.addCommand(serveCommand());
+  program.addCommand(indexCommand());
+  program.addCommand(ragCommand());
+  program.addCommand(cacheCommand());
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -2,6 +2,8 @@ import { Command, InvalidArgumentError } from "commander";
 import { LlamaCppModel } from "../backends/llama-cpp.js";
 import { POLICY_NAMES, type PolicyName } from "../core/generate.js";
 import { buildApp, DEFAULT_DRAIN_MS, DEFAULT_QUEUE } from "../server/app.js";
+import { AnswerCache, DEFAULT_MAX_ENTRIES } from "../store/answers.js";
+import { DocumentStore } from "../store/documents.js";
 import { integerOption, log } from "./options.js";
 
 interface ServeCliOptions {
@@ -22,7 +24,14 @@ interface ServeCliOptions {
   drainTimeout: number;
   gpu?: boolean;
   logRequests?: boolean;
+  store?: string;
+  docs?: string;
+  cacheReferences: boolean;
+  cacheSize: number;
 }
+
+/** The server holds the event loop while SQLite waits for a lock: wait briefly, then go without the cache. */
+const SERVER_BUSY_TIMEOUT_MS = 250;
 
 function temperatureOption(value: string): number {
   const parsed = Number(value);
@@ -51,6 +60,10 @@ export function serveCommand(): Command {
     .option("--no-output-references", "by default, do not copy from the output so far; requests may still turn it on")
     .option("--model-name <name>", "model id in /v1/models and responses (default: the file name)")
     .option("--drain-timeout <ms>", "on SIGINT/SIGTERM, how long in-flight requests may finish", integerOption("--drain-timeout", 0, 86_400_000), DEFAULT_DRAIN_MS)
+    .option("--store <db>", "answer cache (SQLite; created when missing): greedy requests copy from cached answers to similar queries of their tenant (llma.tenant or user), and their answers are cached")
+    .option("--no-cache-references", "with --store: by default, do not use the cache; requests may turn it on with llma.cache")
+    .option("--cache-size <n>", "most answers the cache keeps (least recently used evicted)", integerOption("--cache-size", 1, 1e9), DEFAULT_MAX_ENTRIES)
+    .option("--docs <db>", "document store made by `llma index`: requests with llma.retrieve get its top passages as context and references")
     .option("--log-requests", "log every request to stderr (JSON lines)")
     .option("--gpu", "use a GPU if node-llama-cpp finds one")
     .addHelpText(
@@ -65,12 +78,28 @@ Example:
     .action(async (options: ServeCliOptions) => {
       if (!POLICY_NAMES.includes(options.policy as PolicyName))
         throw new Error(`unknown --policy ${JSON.stringify(options.policy)}: use one of ${POLICY_NAMES.join(", ")}`);
+      // The stores first: a bad store file fails before the model loads.
+      const documents = options.docs !== undefined ? DocumentStore.open(options.docs, { create: false, busyTimeoutMs: SERVER_BUSY_TIMEOUT_MS }) : undefined;
+      let answerCache: AnswerCache | undefined;
+      try {
+        answerCache = options.store !== undefined ? AnswerCache.open(options.store, { maxEntries: options.cacheSize, busyTimeoutMs: SERVER_BUSY_TIMEOUT_MS }) : undefined;
+      } catch (error) {
+        documents?.close();
+        throw error;
+      }
+      const closeStores = () => {
+        answerCache?.close();
+        documents?.close();
+      };
       const model = await LlamaCppModel.load({
         model: options.model,
         threads: options.threads,
         contextSize: options.contextSize,
         sequences: options.parallel,
         gpu: options.gpu ? "auto" : false,
+      }).catch((error: unknown) => {
+        closeStores();
+        throw error;
       });
       let server: ReturnType<typeof buildApp> | undefined;
       try {
@@ -87,6 +116,9 @@ Example:
           requestReferences: options.requestReferences,
           outputReferences: options.outputReferences,
           logger: options.logRequests ?? false,
+          answerCache,
+          cacheReferences: options.cacheReferences,
+          documents,
         });
         const running = server;
         const stopped = new Promise<string>((resolve) => {
@@ -104,6 +136,7 @@ Example:
       } finally {
         await server?.close(0);
         await model.dispose();
+        closeStores();
       }
     });
 }

@@ -1,8 +1,9 @@
 /**
  * The OpenAI-compatible HTTP server (fastify): /v1/chat/completions and /v1/completions with Predicted
- * Outputs and llma's references, /v1/models, /health, /metrics. Greedy requests are decoded with LLMA
- * (lossless: the text is exactly plain greedy decoding's), copying from the request's prediction, its
- * `references`, the conversation (the prompt) and the output so far.
+ * Outputs and llma's references, /v1/models, /health, /metrics. Greedy and sampled (temperature, top_p,
+ * seed) requests are decoded with LLMA (lossless: the text is exactly plain greedy decoding's, or plain
+ * sampling's with the same seed), copying from the request's prediction, its `references`, the
+ * conversation (the prompt) and the output so far.
  */
 import { randomUUID } from "node:crypto";
 import { basename } from "node:path";
@@ -12,11 +13,14 @@ import type { LlamaCppModel } from "../backends/llama-cpp.js";
 import type { PolicyName } from "../core/generate.js";
 import type { TokenSequence } from "../core/model.js";
 import { ChatRenderer } from "./chat.js";
-import { needsSampler, runGeneration, type EngineRequest, type EngineResult, type Sampling } from "./engine.js";
+import { needsPlainSampler, needsSampler, runGeneration, type EngineRequest, type EngineResult, type Sampling } from "./engine.js";
 import { ApiError } from "./errors.js";
 import { Metrics } from "./metrics.js";
 import { QueueFullError, Scheduler, type Slot } from "./scheduler.js";
-import { parseChatRequest, parseCompletionRequest, type GenerationParams } from "./schemas.js";
+import { parseChatRequest, parseCompletionRequest, type ChatMessage, type GenerationParams } from "./schemas.js";
+import { DEFAULT_TENANT, type AnswerCache } from "../store/answers.js";
+import type { DocumentStore, Passage } from "../store/documents.js";
+import { DEFAULT_CACHE_TOP } from "../store/rag.js";
 
 export interface ServerOptions {
   /** A loaded model; its sequences are the slots (load it with `sequences: parallel`). */
@@ -42,6 +46,17 @@ export interface ServerOptions {
   readonly logger?: boolean;
   /** Chat template (default: node-llama-cpp's resolveChatWrapper for the model). */
   readonly chatWrapper?: ChatWrapper;
+  /**
+   * Answer cache (`llma serve --store`): greedy requests copy from the cached answers to the most
+   * similar past queries of their tenant (`llma.tenant`, else `user`), and their answers are cached.
+   */
+  readonly answerCache?: AnswerCache;
+  /** Default of the per-request `llma.cache` switch (default true when there is a cache). */
+  readonly cacheReferences?: boolean;
+  /** Cached answers used as references per request (default 3). */
+  readonly cacheTop?: number;
+  /** Document store (`llma serve --docs`): requests with `llma.retrieve` get its top passages as context. */
+  readonly documents?: DocumentStore;
 }
 
 export interface LlmaServer {
@@ -66,6 +81,10 @@ type Endpoint = "chat" | "completion";
 interface Prepared {
   readonly params: GenerationParams;
   readonly engine: Omit<EngineRequest, "signal" | "onText">;
+  /** Where to cache the answer (absent: not cached). */
+  readonly cacheAs?: { readonly query: string; readonly tenant: string };
+  /** llma's extra response fields: cached answers used, passages retrieved. */
+  readonly info: { cached_references?: number; sources?: { source: string; score: number }[] };
 }
 
 export function buildApp(options: ServerOptions): LlmaServer {
@@ -91,7 +110,9 @@ export function buildApp(options: ServerOptions): LlmaServer {
     prediction: options.predictionReferences ?? true,
     references: options.requestReferences ?? true,
     output: options.outputReferences ?? true,
+    cache: options.cacheReferences ?? true,
   };
+  const { answerCache, documents } = options;
   const vocabularySize = model.model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length;
 
   /** Aborted when a drain runs out of time: every generation still running stops. */
@@ -176,17 +197,30 @@ export function buildApp(options: ServerOptions): LlmaServer {
     let prompt: number[];
     let stop: readonly string[];
     let promptParam: string;
+    /** The query the cache and retrieval key on: the last user message, or the completions prompt. */
+    let query: string;
+    let passages: Passage[] = [];
     if (endpoint === "chat") {
       const request = parseChatRequest(body);
-      const rendered = chat.render(request.messages);
       params = request;
+      query = [...request.messages].reverse().find((m) => m.role === "user")?.content ?? "";
+      passages = retrieve(request.retrieveTop, query);
+      // Retrieved passages go in as a system message ("docs:\n..."), after the request's own system messages.
+      const render = (kept: readonly Passage[]) => chat.render(withDocs(request.messages, kept));
+      let rendered = render(passages);
+      while (passages.length > 0 && !fits(rendered.tokens.length, request.maxTokens)) rendered = render((passages = passages.slice(0, -1)));
       prompt = rendered.tokens;
       stop = [...new Set([...request.stop, ...rendered.stop])];
       promptParam = "messages";
     } else {
       const request = parseCompletionRequest(body);
       params = request;
-      prompt = model.tokenize(request.prompt, { bos: true });
+      query = request.prompt;
+      passages = retrieve(request.retrieveTop, query);
+      // Retrieved passages go before the prompt, as the paper's template has them: "docs:\n...\n".
+      const render = (kept: readonly Passage[]) => model.tokenize(kept.length > 0 ? `${docsBlock(kept)}\n${request.prompt}` : request.prompt, { bos: true });
+      prompt = render(passages);
+      while (passages.length > 0 && !fits(prompt.length, request.maxTokens)) prompt = render((passages = passages.slice(0, -1)));
       stop = request.stop;
       promptParam = "prompt";
       if (prompt.length === 0) throw new ApiError(400, "Invalid 'prompt': the prompt is empty (and the model has no BOS token)", "prompt", "invalid_value");
@@ -220,10 +254,29 @@ export function buildApp(options: ServerOptions): LlmaServer {
       presencePenalty: params.presencePenalty,
       logitBias: params.logitBias,
     };
-    const references: string[] = [];
+    const references: (string | readonly number[])[] = [];
     if ((params.sources.prediction ?? defaults.prediction) && params.prediction !== undefined) references.push(params.prediction);
     if (params.sources.references ?? defaults.references) references.push(...params.references.filter((r) => r.length > 0));
+    references.push(...passages.map((p) => p.text));
+    const info: Prepared["info"] = {};
+    if (params.retrieveTop !== undefined) info.sources = passages.map((p) => ({ source: p.source, score: Math.round(p.score * 1000) / 1000 }));
+    // The answer cache serves greedy requests only: it holds what greedy decoding answered.
+    let cacheAs: Prepared["cacheAs"];
+    if (answerCache && (params.sources.cache ?? defaults.cache) && !needsSampler(sampling) && query.trim() !== "") {
+      const tenant = params.tenant ?? DEFAULT_TENANT;
+      try {
+        const cached = answerCache.similar(query, { tenant, model: modelName, top: options.cacheTop ?? DEFAULT_CACHE_TOP });
+        references.push(...cached.map((c) => c.tokens ?? c.answer));
+        info.cached_references = cached.length;
+        cacheAs = { query, tenant };
+      } catch (error) {
+        // The cache only speeds requests up: a locked or broken cache file must not fail them.
+        app.log.warn(`answer cache lookup failed: ${(error as Error).message}`);
+      }
+    }
     return {
+      cacheAs,
+      info,
       params,
       engine: {
         prompt,
@@ -236,6 +289,32 @@ export function buildApp(options: ServerOptions): LlmaServer {
         policy,
       },
     };
+  }
+
+  /** The top passages for a request that asks for retrieval (`llma.retrieve`). */
+  function retrieve(top: number | undefined, query: string): Passage[] {
+    if (top === undefined) return [];
+    if (!documents) throw new ApiError(400, "Invalid 'llma.retrieve': this server has no document store (start it with --docs DB)", "llma.retrieve", "invalid_value");
+    try {
+      return documents.search(query, { top });
+    } catch (error) {
+      throw new ApiError(503, `document store unavailable: ${(error as Error).message}`, null, "store_unavailable", "service_unavailable");
+    }
+  }
+
+  /** Whether a prompt of this many tokens leaves room for the completion (when retrieval may drop passages). */
+  function fits(promptTokens: number, maxTokens: number | undefined): boolean {
+    return maxTokens === undefined ? promptTokens < model.contextSize : promptTokens + maxTokens <= model.contextSize;
+  }
+
+  /** Caches a finished greedy answer; a cache that fails is logged, never the request's failure. */
+  function cacheAnswer(prepared: Prepared, result: EngineResult): void {
+    if (!answerCache || !prepared.cacheAs || result.mode !== "accelerated" || result.finishReason === "abort" || result.text.trim() === "") return;
+    try {
+      answerCache.put({ query: prepared.cacheAs.query, answer: result.text, tokens: result.tokens, model: modelName, tenant: prepared.cacheAs.tenant });
+    } catch (error) {
+      app.log.warn(`answer cache write failed: ${(error as Error).message}`);
+    }
   }
 
   /** A slot for this request, or the reason there is none (429 with Retry-After, 503 when shutting down). */
@@ -253,7 +332,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
   async function handle(endpoint: Endpoint, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const prepared = prepare(endpoint, request.body);
     const { params } = prepared;
-    const accelerated = prepared.engine.sampling === undefined;
+    const accelerated = !needsPlainSampler(prepared.engine.sampling);
 
     // The client going away (or a drain running out of time) aborts the generation and frees the slot.
     const controller = new AbortController();
@@ -276,8 +355,9 @@ export function buildApp(options: ServerOptions): LlmaServer {
           result = await runGeneration(model, sequence, { ...prepared.engine, signal: controller.signal });
           // Cut short by a drain running out of time (a client that left gets nothing anyway).
           if (result.finishReason === "abort") throw shutDownError();
+          cacheAnswer(prepared, result);
           reply.header("x-llma-accelerated", String(accelerated));
-          return endpoint === "chat" ? chatResponse(id, createdAt, result) : completionResponse(id, createdAt, result);
+          return endpoint === "chat" ? chatResponse(id, createdAt, result, prepared.info) : completionResponse(id, createdAt, result, prepared.info);
         }
 
         reply.hijack();
@@ -311,6 +391,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
         }
         if (result.finishReason === "abort") send(shutDownError().toJSON());
         else {
+          cacheAnswer(prepared, result);
           send(chunk(endpoint === "chat" ? { delta: {}, finish_reason: result.finishReason } : { text: "", finish_reason: result.finishReason }));
           if (params.includeUsage)
             send({ id, object: endpoint === "chat" ? "chat.completion.chunk" : "text_completion", created: createdAt, model: modelName, choices: [], usage: usage(result) });
@@ -329,7 +410,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
     }
   }
 
-  function chatResponse(id: string, createdAt: number, result: EngineResult) {
+  function chatResponse(id: string, createdAt: number, result: EngineResult, info: Prepared["info"]) {
     return {
       id,
       object: "chat.completion",
@@ -337,11 +418,11 @@ export function buildApp(options: ServerOptions): LlmaServer {
       model: modelName,
       choices: [{ index: 0, message: { role: "assistant", content: result.text, refusal: null }, logprobs: null, finish_reason: finish(result) }],
       usage: usage(result),
-      llma: stats(result),
+      llma: { ...stats(result), ...info },
     };
   }
 
-  function completionResponse(id: string, createdAt: number, result: EngineResult) {
+  function completionResponse(id: string, createdAt: number, result: EngineResult, info: Prepared["info"]) {
     return {
       id,
       object: "text_completion",
@@ -349,7 +430,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
       model: modelName,
       choices: [{ index: 0, text: result.text, logprobs: null, finish_reason: finish(result) }],
       usage: usage(result),
-      llma: stats(result),
+      llma: { ...stats(result), ...info },
     };
   }
 
@@ -390,6 +471,19 @@ export function buildApp(options: ServerOptions): LlmaServer {
   };
 }
 
+/** The retrieved passages as the paper's prompt has them: "docs:\n" and one passage a line. */
+function docsBlock(passages: readonly Passage[]): string {
+  return `docs:\n${passages.map((p) => p.text).join("\n")}`;
+}
+
+/** Messages with the passages as a system message after the leading system/developer messages. */
+function withDocs(messages: readonly ChatMessage[], passages: readonly Passage[]): readonly ChatMessage[] {
+  if (passages.length === 0) return messages;
+  let at = 0;
+  while (at < messages.length && (messages[at].role === "system" || messages[at].role === "developer")) at++;
+  return [...messages.slice(0, at), { role: "system", content: docsBlock(passages) }, ...messages.slice(at)];
+}
+
 function shutDownError(): ApiError {
   return new ApiError(503, "the server shut down before this generation finished; retry", null, "shutting_down", "service_unavailable");
 }
@@ -422,5 +516,6 @@ function stats(result: EngineResult) {
     tokens_per_pass: result.forwardPasses > 0 ? Math.round((result.completionTokens / result.forwardPasses) * 1000) / 1000 : 0,
     drafted_tokens: result.draftedTokens,
     accepted_tokens: result.acceptedTokens,
+    ...(result.seed !== undefined ? { seed: result.seed } : {}),
   };
 }

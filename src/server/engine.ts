@@ -1,7 +1,9 @@
 /**
- * Runs one request on one sequence. Greedy requests go through llma's generate() (lossless, accelerated
- * by references); requests that sample (temperature > 0) or bend the distribution (penalties, logit
- * bias) go through node-llama-cpp's own sampler on the same sequence: correct output, no acceleration.
+ * Runs one request on one sequence. Greedy requests and sampled ones (temperature > 0, top_p, seed) go
+ * through llma's generate(): lossless, accelerated by references (a sampled text is exactly the one plain
+ * sampling gives with the same seed, see core/sampling.ts). Requests that bend the distribution with
+ * state llma does not model (frequency/presence penalties, logit bias) go through node-llama-cpp's own
+ * sampler on the same sequence: correct output, no acceleration.
  */
 import { TokenBias, type LlamaContextSequence, type Token } from "node-llama-cpp";
 import type { LlamaCppModel } from "../backends/llama-cpp.js";
@@ -9,6 +11,7 @@ import type { StopReason } from "../core/decoder.js";
 import { generate, type PolicyName } from "../core/generate.js";
 import type { TokenSequence } from "../core/model.js";
 import { OutputText } from "../core/output-text.js";
+import { randomSeed } from "../core/sampling.js";
 import type { GenerationMode } from "./metrics.js";
 
 export interface Sampling {
@@ -24,9 +27,9 @@ export interface EngineRequest {
   readonly prompt: readonly number[];
   readonly maxTokens: number;
   readonly stop: readonly string[];
-  /** Absent: greedy, accelerated with the references. */
+  /** Absent (or temperature 0 without penalties/bias): greedy; accelerated with the references unless needsPlainSampler. */
   readonly sampling?: Sampling;
-  readonly references: readonly string[];
+  readonly references: readonly (string | readonly number[])[];
   readonly indexPrompt: boolean;
   readonly indexOutput: boolean;
   readonly policy: PolicyName;
@@ -38,6 +41,8 @@ export type FinishReason = "stop" | "length" | "abort";
 
 export interface EngineResult {
   readonly text: string;
+  /** The generated tokens (LLMA path; the answer cache keeps greedy ones). */
+  readonly tokens?: readonly number[];
   readonly finishReason: FinishReason;
   readonly mode: GenerationMode;
   readonly promptTokens: number;
@@ -46,6 +51,8 @@ export interface EngineResult {
   readonly forwardPasses: number;
   readonly draftedTokens: number;
   readonly acceptedTokens: number;
+  /** The seed a sampled request used (the request's, or a random one): replays the output. */
+  readonly seed?: number;
 }
 
 /** How many generated tokens frequency/presence penalties look back over. */
@@ -64,13 +71,23 @@ export function finishReason(stop: StopReason): FinishReason {
   }
 }
 
-/** Whether a request must be sampled rather than decoded greedily (and so cannot be accelerated). */
+/** Whether a request samples or bends the distribution rather than decoding greedily. */
 export function needsSampler(sampling: Sampling): boolean {
-  return sampling.temperature > 0 || !!sampling.frequencyPenalty || !!sampling.presencePenalty || (sampling.logitBias?.size ?? 0) > 0;
+  return sampling.temperature > 0 || needsPlainSampler(sampling);
+}
+
+/**
+ * Whether a request needs node-llama-cpp's own sampler (and so cannot be accelerated): penalties and
+ * logit bias. Plain temperature / top_p sampling is accelerated losslessly.
+ */
+export function needsPlainSampler(sampling: Sampling | undefined): boolean {
+  return !!sampling && (!!sampling.frequencyPenalty || !!sampling.presencePenalty || (sampling.logitBias?.size ?? 0) > 0);
 }
 
 export async function runGeneration(model: LlamaCppModel, sequence: TokenSequence, request: EngineRequest): Promise<EngineResult> {
-  if (request.sampling) return sample(model, sequence, request, request.sampling);
+  const { sampling } = request;
+  if (sampling && needsPlainSampler(sampling)) return sample(model, sequence, request, sampling);
+  const sampled = sampling !== undefined && sampling.temperature > 0;
   const result = await generate(model, {
     prompt: request.prompt,
     references: request.references,
@@ -82,10 +99,13 @@ export async function runGeneration(model: LlamaCppModel, sequence: TokenSequenc
     signal: request.signal,
     onText: request.onText,
     sequence,
+    // OpenAI's sampler: the whole distribution (no top-k), top_p 1 unless given.
+    ...(sampled ? { temperature: sampling.temperature, topP: sampling.topP, seed: sampling.seed } : {}),
   });
   const { stats } = result;
   return {
     text: result.text,
+    tokens: result.tokens,
     finishReason: finishReason(result.stopReason),
     mode: "accelerated",
     promptTokens: stats.promptTokens,
@@ -94,6 +114,7 @@ export async function runGeneration(model: LlamaCppModel, sequence: TokenSequenc
     forwardPasses: stats.steps,
     draftedTokens: stats.draftedTokens,
     acceptedTokens: stats.acceptedTokens,
+    ...(stats.seed !== undefined ? { seed: stats.seed } : {}),
   };
 }
 
@@ -116,6 +137,7 @@ async function sample(model: LlamaCppModel, sequence: TokenSequence, request: En
   let stop: StopReason | undefined = signal.aborted ? "abort" : undefined;
 
   const penalties = !!sampling.frequencyPenalty || !!sampling.presencePenalty;
+  const seed = sampling.temperature > 0 ? (sampling.seed ?? randomSeed()) : undefined;
   const bias = sampling.logitBias;
   const flush = (final: boolean) => {
     const piece = text.takeStreamable(final);
@@ -128,7 +150,7 @@ async function sample(model: LlamaCppModel, sequence: TokenSequence, request: En
       topK: 0,
       topP: sampling.topP ?? 1,
       minP: 0,
-      seed: sampling.seed,
+      seed,
       yieldEogToken: true,
       repeatPenalty: penalties
         ? {
@@ -176,6 +198,7 @@ async function sample(model: LlamaCppModel, sequence: TokenSequence, request: En
     forwardPasses: passes,
     draftedTokens: 0,
     acceptedTokens: 0,
+    ...(seed !== undefined ? { seed } : {}),
   };
 }
 

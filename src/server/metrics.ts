@@ -95,7 +95,7 @@ export class Metrics {
       out.push(`llma_request_duration_seconds_count${labels({ endpoint })} ${histogram.count}`);
     }
 
-    family("llma_generations_total", "counter", "Generations by mode (accelerated: lossless LLMA greedy; sampled: temperature > 0 etc.) and finish reason.");
+    family("llma_generations_total", "counter", "Generations by mode (accelerated: lossless LLMA, greedy or sampled; sampled: node-llama-cpp's sampler, for penalties and logit_bias) and finish reason.");
     for (const [key, value] of this.generations) out.push(`llma_generations_total${key} ${value}`);
     family("llma_generations_aborted_total", "counter", "Generations stopped because the client went away.");
     out.push(`llma_generations_aborted_total ${this.aborted}`);
@@ -108,7 +108,7 @@ export class Metrics {
     perMode("llma_prompt_tokens_cached_total", "Prompt tokens whose KV cache was reused from the slot's previous request.", (t) => t.cached);
     perMode("llma_generated_tokens_total", "Generated (completion) tokens.", (t) => t.generated);
     perMode("llma_forward_passes_total", "Model forward passes (the prompt's included); tokens per pass = generated / passes.", (t) => t.passes);
-    perMode("llma_draft_tokens_accepted_total", "Drafted (copied) tokens the model's greedy choice confirmed.", (t) => t.accepted);
+    perMode("llma_draft_tokens_accepted_total", "Drafted (copied) tokens the model's own choice (greedy or seeded sample) confirmed.", (t) => t.accepted);
     perMode("llma_draft_tokens_rejected_total", "Drafted (copied) tokens verification threw away.", (t) => t.drafted - t.accepted);
 
     const gauges = this.gauges();

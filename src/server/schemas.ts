@@ -90,6 +90,12 @@ const llmaOptions = z.strictObject({
   prediction: z.boolean().optional(),
   references: z.boolean().optional(),
   output_references: z.boolean().optional(),
+  /** Copy from cached answers to similar queries, and cache this answer (server started with --store). */
+  cache: z.boolean().optional(),
+  /** Answer cache namespace (default: the request's `user`, else "default"). */
+  tenant: z.string().min(1).max(256).optional(),
+  /** Retrieve the top passages from the document store (server started with --docs) as context and references. */
+  retrieve: z.strictObject({ top: z.number().int().min(1).max(50).optional() }).optional(),
 });
 
 const positiveInt = z.number().int().min(1);
@@ -168,7 +174,12 @@ export interface GenerationParams {
     readonly prediction?: boolean;
     readonly references?: boolean;
     readonly output?: boolean;
+    readonly cache?: boolean;
   };
+  /** llma extension: the answer cache namespace (`llma.tenant`, else `user`). */
+  readonly tenant?: string;
+  /** llma extension: passages to retrieve as context (absent: no retrieval). */
+  readonly retrieveTop?: number;
 }
 
 export interface ChatRequest extends GenerationParams {
@@ -232,7 +243,10 @@ function commonParams(body: z.infer<typeof chatSchema> | z.infer<typeof completi
       prediction: body.llma?.prediction,
       references: body.llma?.references,
       output: body.llma?.output_references,
+      cache: body.llma?.cache,
     },
+    tenant: body.llma?.tenant ?? (typeof body.user === "string" && body.user.length > 0 && body.user.length <= 256 ? body.user : undefined),
+    retrieveTop: body.llma?.retrieve ? (body.llma.retrieve.top ?? 5) : undefined,
   };
 }
 

@@ -203,13 +203,29 @@ describe("llma serve: OpenAI-compatible API", () => {
     expect(maxQueued).toBeGreaterThan(0);
   });
 
-  it("sampling (temperature > 0) is served unaccelerated and reproducible with a seed", async () => {
-    const a = await chat({ messages: [user(question)], max_tokens: 12, temperature: 0.9, seed: 42 });
-    const b = await chat({ messages: [user(question)], max_tokens: 12, temperature: 0.9, seed: 42 });
-    expect(a.accelerated).toBe("false");
+  it("sampling (temperature > 0, top_p) is accelerated losslessly and reproducible with a seed; penalties are served plainly", async () => {
+    const seedOf = (response: { data: unknown }) => (response.data as { llma: { seed?: number } }).llma.seed;
+    const sampled = { messages: [user(question)], max_tokens: 24, temperature: 0.9, top_p: 0.95 };
+    const a = await chat({ ...sampled, seed: 42, ...PLAIN });
+    const text = a.data.choices[0].message.content!;
+    expect(a.accelerated).toBe("true");
+    expect(seedOf(a)).toBe(42);
     expect(a.data.usage?.completion_tokens).toBeGreaterThan(0);
-    expect(b.data.choices[0].message.content).toBe(a.data.choices[0].message.content);
-    expect(accepted(a.data.usage)).toBe(0);
+    // The same seed with the answer as the prediction: the same text, in fewer passes.
+    const b = await chat({ ...sampled, seed: 42, prediction: { type: "content", content: text } });
+    expect(b.data.choices[0].message.content).toBe(text);
+    expect(accepted(b.data.usage)).toBeGreaterThan(0);
+    // No seed: a random one, reported, that replays the answer.
+    const c = await chat({ ...sampled, ...PLAIN });
+    expect(Number.isInteger(seedOf(c))).toBe(true);
+    const replay = await chat({ ...sampled, seed: seedOf(c), ...PLAIN });
+    expect(replay.data.choices[0].message.content).toBe(c.data.choices[0].message.content);
+    // Penalties: node-llama-cpp's sampler, unaccelerated, still reproducible with a seed.
+    const p1 = await chat({ ...sampled, seed: 42, presence_penalty: 0.5 });
+    const p2 = await chat({ ...sampled, seed: 42, presence_penalty: 0.5 });
+    expect(p1.accelerated).toBe("false");
+    expect(accepted(p1.data.usage)).toBe(0);
+    expect(p2.data.choices[0].message.content).toBe(p1.data.choices[0].message.content);
   });
 
   it("a full queue answers 429 with Retry-After; an aborted stream frees its slot", async () => {
