@@ -31,7 +31,7 @@ export interface LlamaCppOptions {
   readonly contextSize?: number;
   /** Most tokens evaluated in one forward pass (default 512). */
   readonly batchSize?: number;
-  /** Parallel sequences (for a server); default 1. */
+  /** Parallel sequences (for a server), each in its own context (own KV cache, shared weights); default 1. */
   readonly sequences?: number;
   /** Default true: required for batched logits to equal token-by-token logits. */
   readonly flashAttention?: boolean;
@@ -127,21 +127,33 @@ export class LlamaCppModel implements TokenModel {
   /** Whether a GPU may be used ("auto") or not (false). */
   readonly gpu: "auto" | false;
   private readonly free: LlamaContextSequence[] = [];
+  /** The first context (all of them are alike). */
+  readonly context: LlamaContext;
+  /** Parallel sequences (requests that can generate at once). */
+  readonly sequenceCount: number;
 
   private constructor(
     readonly path: string,
     readonly llama: Llama,
     readonly model: LlamaModel,
-    readonly context: LlamaContext,
+    /** One context per parallel sequence (see load()); `context` is the first. */
+    readonly contexts: readonly LlamaContext[],
     gpu: "auto" | false,
     kvCacheType: KvCacheType,
   ) {
     this.gpu = gpu;
     this.kvCacheType = kvCacheType;
-    this.contextSize = context.contextSize;
+    // node-llama-cpp keeps one cell of a sequence free: a pass that would fill the last one first
+    // "shifts" the context (erases its beginning), which changes the output and, with a quantized KV
+    // cache, crashed the process (SIGSEGV; found by test/backends/bad-input.test.ts). So the decoder
+    // sees one cell less and stops with "context-full" before node-llama-cpp would ever shift.
+    const context = contexts[0];
+    this.context = context;
+    this.contextSize = context.contextSize - 1;
     this.batchSize = context.batchSize;
     this.threads = context.currentThreads;
-    for (let i = 0; i < context.totalSequences; i++) this.free.push(context.getSequence());
+    for (const each of contexts) for (let i = 0; i < each.totalSequences; i++) this.free.push(each.getSequence());
+    this.sequenceCount = this.free.length;
   }
 
   static async load(options: LlamaCppOptions): Promise<LlamaCppModel> {
@@ -158,16 +170,31 @@ export class LlamaCppModel implements TokenModel {
     const kvCacheType = options.kvCacheType ?? "Q8_0";
     if (!KV_CACHE_TYPES.includes(kvCacheType)) throw new Error(`unknown kvCacheType ${JSON.stringify(kvCacheType)}: use one of ${KV_CACHE_TYPES.join(", ")}`);
     const contextSize = Math.min(options.contextSize ?? 4096, model.trainContextSize);
-    const context = await model.createContext({
-      contextSize,
-      batchSize: Math.min(options.batchSize ?? 512, contextSize),
-      sequences: options.sequences ?? 1,
-      flashAttention: options.flashAttention ?? true,
-      threads,
-      experimentalKvCacheKeyType: kvCacheType,
-      experimentalKvCacheValueType: kvCacheType,
-    });
-    return new LlamaCppModel(path, llama, model, context, options.gpu ?? false, kvCacheType);
+    // One context per sequence, each with its own KV cache: sequences sharing one context share one
+    // cache, where their cells interleave and, once drafts are rolled back, a sequence's later tokens can
+    // land in cells before its earlier ones; attention then sums in another order than for the same
+    // request alone, and concurrent requests drifted from their sequential twins (test/load/loadtest.ts
+    // measured 13 of 163 streams differing with 4 slots in one context; none with separate contexts).
+    const contexts: LlamaContext[] = [];
+    try {
+      for (let i = 0; i < (options.sequences ?? 1); i++)
+        contexts.push(
+          await model.createContext({
+            contextSize,
+            batchSize: Math.min(options.batchSize ?? 512, contextSize),
+            sequences: 1,
+            flashAttention: options.flashAttention ?? true,
+            threads,
+            experimentalKvCacheKeyType: kvCacheType,
+            experimentalKvCacheValueType: kvCacheType,
+          }),
+        );
+    } catch (error) {
+      for (const context of contexts) await context.dispose();
+      await model.dispose();
+      throw error;
+    }
+    return new LlamaCppModel(path, llama, model, contexts, options.gpu ?? false, kvCacheType);
   }
 
   /** Measured cost curve (after calibrate()); used by the cost-aware policy. */
@@ -198,12 +225,12 @@ export class LlamaCppModel implements TokenModel {
   /** Takes a free sequence of the context (one per parallel request). */
   async createSequence(): Promise<TokenSequence> {
     const sequence = this.free.pop();
-    if (!sequence) throw new Error(`all ${this.context.totalSequences} sequences of this model are in use`);
-    return new LlamaCppSequence(sequence, () => this.free.push(sequence));
+    if (!sequence) throw new Error(`all ${this.sequenceCount} sequences of this model are in use`);
+    return new LlamaCppSequence(sequence, this.contextSize, () => this.free.push(sequence));
   }
 
   async dispose(): Promise<void> {
-    await this.context.dispose();
+    for (const context of this.contexts) await context.dispose();
     await this.model.dispose();
   }
 }
@@ -237,6 +264,7 @@ class LlamaCppSequence implements TokenSequence {
   private released = false;
   constructor(
     readonly sequence: LlamaContextSequence,
+    private readonly capacity: number,
     private readonly release: () => void,
   ) {}
 
@@ -250,6 +278,9 @@ class LlamaCppSequence implements TokenSequence {
 
   async evaluate(tokens: readonly number[], predictFrom = 0, sample?: SampleRequest): Promise<number[]> {
     if (tokens.length === 0) return [];
+    // Never let node-llama-cpp shift the context (see LlamaCppModel's constructor): a named error instead.
+    if (this.length + tokens.length > this.capacity)
+      throw new RangeError(`${tokens.length} more tokens do not fit: the sequence holds ${this.length} of at most ${this.capacity}`);
     if (sample && sample.seeds.length !== tokens.length - predictFrom)
       throw new Error(`${sample.seeds.length} seeds for ${tokens.length - predictFrom} predicted positions`);
     const probabilities = sample?.onDistribution !== undefined;

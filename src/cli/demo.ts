@@ -45,10 +45,11 @@ export function demoCommand(): Command {
       const model = await LlamaCppModel.load({ model: modelPath, threads: options.threads, contextSize: 4096 });
       const rows = [];
       try {
+        await model.calibrate({ onMeasure: () => log("measuring this machine's forward-pass cost curve (once)...") });
         await generate(model, { prompt: "warm-up", method: "greedy", maxTokens: 2 });
         for (const sample of dataset.samples.slice(0, options.samples)) {
           const { prompt, references } = paperRequest(model, sample);
-          const common = { prompt, references, n: 1, k: 20 };
+          const common = { prompt, references }; // llma's default policy: auto (cost-aware)
           const freeGreedy = await generate(model, { ...common, method: "greedy", maxTokens: options.maxTokens });
           const freeLlma = await generate(model, { ...common, method: "llma", maxTokens: options.maxTokens });
           const forcedGreedy = await generate(model, { ...common, method: "greedy", target: sample.target, maxTokens: 1024 });
@@ -83,11 +84,11 @@ export function demoCommand(): Command {
         await model.dispose();
       }
       const identical = rows.every((row) => row.free.identical && row.forced.identical);
-      const report = { model: modelPath, shape: options.shape, threads: model.threads, n: 1, k: 20, identical, samples: rows };
+      const report = { model: modelPath, shape: options.shape, threads: model.threads, policy: "auto", identical, samples: rows };
       if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       else {
         process.stdout.write(
-          `\nLLMA demo: ${options.shape} Q8_0 (random weights, LLaMA-2 tokenizer), ${model.threads} threads, n=1 k=20, data ${dataset.name}\n` +
+          `\nLLMA demo: ${options.shape} Q8_0 (random weights, LLaMA-2 tokenizer), ${model.threads} threads, policy auto, data ${dataset.name}\n` +
             `sample | free: identical tok/step speedup | forced to the paper's answer: identical steps greedy->llma speedup\n`,
         );
         for (const row of rows)

@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { benchCommand } from "./bench.js";
 import { cacheCommand } from "./cache.js";
 import { demoCommand } from "./demo.js";
+import { fuzzCommand } from "./fuzz.js";
 import { generateCommand } from "./generate.js";
 import { indexCommand } from "./index.js";
 import { makeModelCommand } from "./make-model.js";
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   program.addCommand(indexCommand());
   program.addCommand(ragCommand());
   program.addCommand(cacheCommand());
+  program.addCommand(fuzzCommand(), { hidden: true }); // a developer check: `npm run fuzz`
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -89,7 +89,7 @@ interface Prepared {
 
 export function buildApp(options: ServerOptions): LlmaServer {
   const { model } = options;
-  const totalSequences = model.context.totalSequences;
+  const totalSequences = model.sequenceCount;
   const parallel = options.parallel ?? totalSequences;
   if (!Number.isInteger(parallel) || parallel < 1 || parallel > totalSequences)
     throw new RangeError(`parallel must be an integer between 1 and the model's ${totalSequences} sequences, got ${parallel}`);
