@@ -86,6 +86,8 @@ export interface BenchOptions {
   /** Free mode: tokens to generate per sample. */
   readonly maxTokens: number;
   readonly onProgress?: (done: number, total: number, label: string) => void;
+  /** After each dataset: the report so far (a long run keeps what it measured if it is stopped). */
+  readonly onDataset?: (partial: BenchReport) => Promise<void> | void;
 }
 
 export function validateMethods(methods: readonly string[]): void {
@@ -161,24 +163,29 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         samples: samples.length,
         oracleSpeedup: mode === "forced" && oracleMs > 0 ? oracleGreedyMs / oracleMs : null,
       });
+      await options.onDataset?.(report());
     }
   } finally {
     sequence.dispose();
     await inputLookup?.dispose();
   }
   options.onProgress?.(done, total, "done");
-  return {
-    kind: "llma-bench",
-    createdAt: new Date().toISOString(),
-    model: model.path,
-    threads: model.threads,
-    mode,
-    methods,
-    costCurve: costs.measured,
-    datasets,
-    entries: summarize(runs, datasets, methods),
-    runs,
-  };
+  return report();
+
+  function report(): BenchReport {
+    return {
+      kind: "llma-bench",
+      createdAt: new Date().toISOString(),
+      model: model.path,
+      threads: model.threads,
+      mode,
+      methods,
+      costCurve: costs.measured,
+      datasets: [...datasets],
+      entries: summarize(runs, datasets, methods),
+      runs: [...runs],
+    };
+  }
 }
 
 interface RunContext {

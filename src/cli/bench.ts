@@ -56,7 +56,7 @@ export function benchCommand(): Command {
       const dataFiles = options.data.length > 0 ? options.data : [`${DATA_DIR}llma-rag.jsonl`, `${DATA_DIR}llma-cnndm.jsonl`];
       const datasets: Dataset[] = [];
       for (const file of dataFiles) datasets.push(await loadDataset(file));
-      const setNames = options.sets.length > 0 ? options.sets.filter((s) => s !== "none") : ["swapped", "edited"];
+      const setNames = options.sets.length > 0 ? options.sets.filter((s) => s !== "none") : ["edited", "swapped"];
       const loaded = [...datasets];
       for (const name of setNames) {
         if (!(name in DERIVED_SETS)) throw new Error(`unknown --sets ${JSON.stringify(name)}: use ${Object.keys(DERIVED_SETS).join(", ")} or none`);
@@ -95,6 +95,7 @@ export function benchCommand(): Command {
           methods,
           limit: options.limit,
           maxTokens: options.maxTokens,
+          onDataset: options.out ? async (partial) => void (await writeBenchReport(options.out!, partial, `llma ${process.argv.slice(2).join(" ")}`)) : undefined,
           onProgress: (done, total, label) => {
             if (!bar) return;
             if (!started) {
