@@ -18,12 +18,33 @@ export interface DraftContext {
   readonly source?: SourceKind;
   /** The previous draft was accepted whole and this one continues right after it in the same text. */
   readonly continuing?: boolean;
+  /**
+   * Where the copy starts relative to the last accepted copy: right where it stopped ("continuing"),
+   * a few tokens after it ("near": the output rejoined its source after an edit), or anywhere else.
+   * Defaults from `continuing`.
+   */
+  readonly placement?: Placement;
+}
+
+export type Placement = "continuing" | "near" | "elsewhere";
+const PLACEMENTS: readonly Placement[] = ["continuing", "near", "elsewhere"];
+
+function placementOf(context: DraftContext): Placement {
+  return context.placement ?? (context.continuing ? "continuing" : "elsewhere");
+}
+
+/** A policy's choice for one candidate: the draft length and the tokens per millisecond it expects. */
+export interface DraftPlan {
+  readonly length: number;
+  readonly rate: number;
 }
 
 export interface DraftPolicy {
   readonly name: string;
   /** Draft length to verify (0 = plain decoding step). */
   draftLength(context: DraftContext): number;
+  /** Length and expected rate, so a proposer can pick the best of several candidates (optional). */
+  plan?(context: DraftContext): DraftPlan;
   /** Feedback after verification: how many of the drafted tokens were accepted. */
   observe?(drafted: number, accepted: number, context: DraftContext): void;
   /** Feedback on a forward pass's duration (tokens in the pass, milliseconds). */
@@ -62,15 +83,16 @@ const SOURCES: readonly SourceKind[] = ["reference", "prompt", "output"];
 /**
  * Online acceptance estimate, per drafted token. The j-th token of a draft is checked only if the
  * j-1 before it were accepted, and then the context matches the reference over matchLength + j - 1
- * tokens: so one probability per (source, bucket of that effective match length) covers the first
- * token and every later one alike, and every verified token is one observation for its cell. Cells
- * with few observations lean on the pooled estimate of their length bucket, which leans on a prior.
+ * tokens: so one probability per (source, placement, bucket of that effective match length) covers
+ * the first token and every later one alike, and every verified token is one observation for its
+ * cell. Cells with few observations lean on the pooled estimate of their (placement, length bucket),
+ * which leans on a prior.
  */
 export class AcceptanceModel {
-  private readonly trials = new Float64Array(SOURCES.length * LENGTH_BUCKETS);
-  private readonly hits = new Float64Array(SOURCES.length * LENGTH_BUCKETS);
-  private readonly pooledTrials = new Float64Array(LENGTH_BUCKETS);
-  private readonly pooledHits = new Float64Array(LENGTH_BUCKETS);
+  private readonly trials = new Float64Array(SOURCES.length * PLACEMENTS.length * LENGTH_BUCKETS);
+  private readonly hits = new Float64Array(SOURCES.length * PLACEMENTS.length * LENGTH_BUCKETS);
+  private readonly pooledTrials = new Float64Array(PLACEMENTS.length * LENGTH_BUCKETS);
+  private readonly pooledHits = new Float64Array(PLACEMENTS.length * LENGTH_BUCKETS);
 
   /**
    * @param priorWeight pseudo-observations pulling a cell toward the pooled (and the pool toward the prior)
@@ -83,32 +105,42 @@ export class AcceptanceModel {
     private readonly decay = 0.999,
   ) {}
 
+  private pool(placement: Placement, matchLength: number): number {
+    return PLACEMENTS.indexOf(placement) * LENGTH_BUCKETS + lengthBucket(matchLength);
+  }
+
+  private cell(source: SourceKind | undefined, placement: Placement, matchLength: number): number {
+    return SOURCES.indexOf(source ?? "reference") * PLACEMENTS.length * LENGTH_BUCKETS + this.pool(placement, matchLength);
+  }
+
   /** P(token accepted | all before it accepted) at this effective match length. */
-  probability(source: SourceKind | undefined, matchLength: number): number {
-    const bucket = lengthBucket(matchLength);
+  probability(source: SourceKind | undefined, matchLength: number, placement: Placement = "elsewhere"): number {
     const w = this.priorWeight;
-    const pooled = (this.pooledHits[bucket] + w * this.prior) / (this.pooledTrials[bucket] + w);
-    const cell = SOURCES.indexOf(source ?? "reference") * LENGTH_BUCKETS + bucket;
+    const pool = this.pool(placement, matchLength);
+    const pooled = (this.pooledHits[pool] + w * this.prior) / (this.pooledTrials[pool] + w);
+    const cell = this.cell(source, placement, matchLength);
     return (this.hits[cell] + w * pooled) / (this.trials[cell] + w);
   }
 
-  /** Backwards-compatible summary for one kind of draft: first-token and second-token probabilities. */
+  /** Summary for one kind of draft: first-token and second-token probabilities. */
   estimate(context: DraftContext): { first: number; rest: number } {
-    return { first: this.probability(context.source, context.matchLength), rest: this.probability(context.source, context.matchLength + 1) };
+    const placement = placementOf(context);
+    return { first: this.probability(context.source, context.matchLength, placement), rest: this.probability(context.source, context.matchLength + 1, placement) };
   }
 
   /** Records a verified draft: tokens 1..accepted were accepted, token accepted+1 (if drafted) was not. */
   observe(drafted: number, accepted: number, context: DraftContext): void {
-    const source = SOURCES.indexOf(context.source ?? "reference");
+    const placement = placementOf(context);
     const checked = Math.min(drafted, accepted + 1);
     for (let j = 1; j <= checked; j++) {
-      const bucket = lengthBucket(context.matchLength + j - 1);
-      const cell = source * LENGTH_BUCKETS + bucket;
+      const length = context.matchLength + j - 1;
+      const cell = this.cell(context.source, placement, length);
+      const pool = this.pool(placement, length);
       const hit = j <= accepted ? 1 : 0;
       this.trials[cell] = this.trials[cell] * this.decay + 1;
       this.hits[cell] = this.hits[cell] * this.decay + hit;
-      this.pooledTrials[bucket] = this.pooledTrials[bucket] * this.decay + 1;
-      this.pooledHits[bucket] = this.pooledHits[bucket] * this.decay + hit;
+      this.pooledTrials[pool] = this.pooledTrials[pool] * this.decay + 1;
+      this.pooledHits[pool] = this.pooledHits[pool] * this.decay + hit;
     }
   }
 }
@@ -139,14 +171,18 @@ export class CostAwarePolicy implements DraftPolicy {
   private readonly maxDraft: number;
 
   draftLength(context: DraftContext): number {
+    return this.plan(context).length;
+  }
+
+  plan(context: DraftContext): DraftPlan {
     const limit = Math.min(context.available, this.maxDraft);
-    if (limit <= 0) return 0;
+    const placement = placementOf(context);
     let best = 0;
     let bestRate = 1 / this.costs.cost(1);
     let reach = 1; // P(the first d tokens are all accepted)
     let expected = 0;
     for (let d = 1; d <= limit; d++) {
-      reach *= this.acceptance.probability(context.source, context.matchLength + d - 1);
+      reach *= this.acceptance.probability(context.source, context.matchLength + d - 1, placement);
       expected += reach;
       const rate = (1 + expected) / this.costs.cost(1 + d);
       if (rate > bestRate) {
@@ -154,7 +190,7 @@ export class CostAwarePolicy implements DraftPolicy {
         best = d;
       }
     }
-    return best;
+    return { length: best, rate: bestRate };
   }
 
   observe(drafted: number, accepted: number, context: DraftContext): void {

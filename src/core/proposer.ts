@@ -1,4 +1,4 @@
-import type { DraftContext, DraftPolicy } from "./policy.js";
+import type { DraftContext, DraftPlan, DraftPolicy, Placement } from "./policy.js";
 import { ReferenceIndex, type ContextCursor, type SourceKind } from "./reference-index.js";
 
 /** A draft: tokens to verify after the last context token, and what the policy knew when choosing it. */
@@ -35,15 +35,38 @@ export interface ReferenceProposerOptions {
   readonly indexOutput?: boolean;
 }
 
-/** LLMA's copy mechanism: longest match of the context suffix in the references, copy what follows. */
+/**
+ * How far past the last accepted copy position the proposer looks for where the output rejoins its
+ * source after an edit (a changed word is a few tokens; a rewritten clause more).
+ */
+const REJOIN_WINDOW = 16;
+/** Longest backward comparison when scoring a rejoin position (the length buckets stop mattering beyond). */
+const REJOIN_MATCH_CAP = 32;
+
+/**
+ * LLMA's copy mechanism: longest match of the context suffix in the references, copy what follows.
+ * A second candidate comes from where the last copy stopped: after the output departs from a
+ * reference (an edited word, an inserted phrase) it usually rejoins that same reference a few tokens
+ * further on, while the globally longest match of a short suffix points at its first occurrence
+ * anywhere. When the policy can price candidates ({@link DraftPolicy.plan}) the one with the better
+ * expected tokens per millisecond is drafted; the paper's fixed policy keeps the paper's single match.
+ */
 export class ReferenceProposer implements DraftProposer {
   readonly index = new ReferenceIndex();
   private readonly cursor: ContextCursor;
   private readonly policy: DraftPolicy;
   private readonly indexPrompt: boolean;
   private readonly indexOutput: boolean;
+  /** Every context token so far (prompt, then output), for comparing against a rejoin position. */
+  private readonly context: number[] = [];
   /** Text position where a fully accepted copy would continue (-1: none). */
   private continuesAt = -1;
+  /** Text position of the first reference token the output did not follow in the last accepted copy (-1: none). */
+  private anchor = -1;
+  /** Context length at which the output left `anchor`. */
+  private anchorContextLength = 0;
+  /** Context length when the pending draft was proposed. */
+  private proposedAt = 0;
 
   constructor(options: ReferenceProposerOptions) {
     for (const reference of options.references) this.index.addReference(reference);
@@ -55,22 +78,24 @@ export class ReferenceProposer implements DraftProposer {
 
   observe(tokens: readonly number[], kind: "prompt" | "output"): void {
     const indexIt = kind === "prompt" ? this.indexPrompt : this.indexOutput;
-    for (const token of tokens) this.cursor.push(token, indexIt, kind);
+    for (const token of tokens) {
+      this.cursor.push(token, indexIt, kind);
+      this.context.push(token);
+    }
   }
 
   propose(maxTokens: number): Draft {
+    this.proposedAt = this.context.length;
+    if (maxTokens <= 0) return NO_DRAFT;
     const match = this.cursor.match();
-    if (match === undefined || maxTokens <= 0) return NO_DRAFT;
-    const candidates = this.index.continuation(match.continuationStart, maxTokens);
-    if (candidates.length === 0) return NO_DRAFT;
-    const context: DraftContext = {
-      matchLength: match.length,
-      available: candidates.length,
-      source: this.index.sourceAt(match.continuationStart),
-      continuing: match.continuationStart === this.continuesAt,
-    };
-    const length = this.policy.draftLength(context);
-    return { tokens: candidates.slice(0, length), context, start: match.continuationStart };
+    let best: { draft: Draft; plan?: DraftPlan } | undefined;
+    if (match !== undefined) best = this.candidate(match.continuationStart, match.length, maxTokens);
+    const rejoin = this.policy.plan === undefined ? undefined : this.rejoinPosition();
+    if (rejoin !== undefined && rejoin.start !== match?.continuationStart) {
+      const other = this.candidate(rejoin.start, rejoin.length, maxTokens);
+      if (other !== undefined && (best === undefined || (other.plan?.rate ?? 0) > (best.plan?.rate ?? 0))) best = other;
+    }
+    return best?.draft ?? NO_DRAFT;
   }
 
   feedback(draft: Draft, accepted: number, passMs: number): void {
@@ -82,5 +107,53 @@ export class ReferenceProposer implements DraftProposer {
     this.policy.observe?.(draft.tokens.length, accepted, draft.context);
     // A whole draft accepted: if the model's next token also follows in the reference, the copy continues there.
     this.continuesAt = draft.tokens.length > 0 && accepted === draft.tokens.length ? draft.start + accepted + 1 : -1;
+    // Accepted tokens confirm the place: the output left (or will leave) the reference at start + accepted.
+    if (accepted > 0) {
+      this.anchor = draft.start + accepted;
+      this.anchorContextLength = this.proposedAt + accepted;
+    }
+  }
+
+  private candidate(start: number, matchLength: number, maxTokens: number): { draft: Draft; plan?: DraftPlan } | undefined {
+    const tokens = this.index.continuation(start, maxTokens);
+    if (tokens.length === 0) return undefined;
+    const context: DraftContext = {
+      matchLength,
+      available: tokens.length,
+      source: this.index.sourceAt(start),
+      continuing: start === this.continuesAt,
+      placement: this.placementOf(start),
+    };
+    const plan = this.policy.plan?.(context);
+    const length = plan?.length ?? this.policy.draftLength(context);
+    return { draft: { tokens: tokens.slice(0, length), context, start }, plan };
+  }
+
+  private placementOf(start: number): Placement {
+    if (start === this.continuesAt) return "continuing";
+    const window = this.rejoinWindow();
+    return window !== undefined && start >= window.from && start <= window.to ? "near" : "elsewhere";
+  }
+
+  private rejoinWindow(): { from: number; to: number } | undefined {
+    if (this.anchor < 0) return undefined;
+    const since = this.context.length - this.anchorContextLength;
+    if (since > REJOIN_WINDOW) return undefined;
+    return { from: this.anchor, to: this.anchor + since + REJOIN_WINDOW };
+  }
+
+  /** The position after the last copy where the context's suffix matches longest (earliest on ties). */
+  private rejoinPosition(): { start: number; length: number } | undefined {
+    const window = this.rejoinWindow();
+    if (window === undefined) return undefined;
+    let best: { start: number; length: number } | undefined;
+    const context = this.context;
+    for (let start = window.from; start <= window.to; start++) {
+      if (this.index.tokenAt(start) < 0) break; // end of that source
+      let length = 0;
+      while (length < REJOIN_MATCH_CAP && length < context.length && this.index.tokenAt(start - 1 - length) === context[context.length - 1 - length] && this.index.tokenAt(start - 1 - length) >= 0) length++;
+      if (length > 0 && (best === undefined || length > best.length)) best = { start, length };
+    }
+    return best;
   }
 }

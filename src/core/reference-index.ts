@@ -110,6 +110,13 @@ export class ReferenceIndex {
     return out;
   }
 
+  /** The indexed token at `position`, or -1 for a source boundary or a position outside the text. */
+  tokenAt(position: number): number {
+    if (position < 0 || position >= this.textLength) return -1;
+    const token = this.textTokens[position];
+    return token < 0 ? -1 : token;
+  }
+
   /** A cursor over the request's context stream (prompt, then output), matched against this index. */
   cursor(): ContextCursor {
     return new ContextCursor(this);
