@@ -51,11 +51,11 @@ export function benchMarkdown(report: BenchReport, command?: string): string {
   lines.push(`Model \`${basename(report.model)}\`, ${report.threads} threads, ${report.createdAt}.`);
   if (command) lines.push(`Command: \`${command}\``);
   lines.push("");
-  lines.push("| dataset | method | samples | tokens | ms/token | tokens/step | forward passes | acceptance | speed-up vs greedy | identical | % of oracle |");
-  lines.push("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+  lines.push("| dataset | method | samples | tokens | ms/token | tokens/step | forward passes | acceptance | speed-up vs greedy | identical | % of oracle | proposer time |");
+  lines.push("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (const e of report.entries) {
     lines.push(
-      `| ${e.dataset} | ${e.method} | ${e.samples} | ${e.tokens} | ${fixed(e.msPerToken, 1)} | ${fixed(e.tokensPerStep, 2)} | ${e.forwardPasses} | ${e.acceptanceRate === null ? "–" : `${(e.acceptanceRate * 100).toFixed(0)}%`} | **${fixed(e.speedup, 2)}x** | ${e.identical}/${e.samples} | ${e.oracleFraction === null ? "–" : `${(e.oracleFraction * 100).toFixed(0)}%`} |`,
+      `| ${e.dataset} | ${e.method} | ${e.samples} | ${e.tokens} | ${fixed(e.msPerToken, 1)} | ${fixed(e.tokensPerStep, 2)} | ${e.forwardPasses} | ${e.acceptanceRate === null ? "–" : `${(e.acceptanceRate * 100).toFixed(0)}%`} | **${fixed(e.speedup, 2)}x** | ${e.identical}/${e.samples} | ${e.oracleFraction === null ? "–" : `${(e.oracleFraction * 100).toFixed(0)}%`} | ${e.proposerShare === null || e.proposerShare === undefined ? "–" : `${(e.proposerShare * 100).toFixed(2)}%`} |`,
     );
   }
   lines.push("");
@@ -81,6 +81,8 @@ export function benchMarkdown(report: BenchReport, command?: string): string {
       ? "Forced decoding (the paper's target-oriented decoding): every method emits the dataset's target output; acceptance is decided against it, and every forward pass runs on the real model. Speed-up = greedy's decode time / the method's, same samples, same run (the prompt pass, shared by all, excluded)."
       : "Free decoding: each method's own greedy output; `identical` counts samples whose output equals plain greedy's token for token.",
   );
+  lines.push("");
+  lines.push("Proposer time: the share of decode time spent finding drafts (suffix matching, the policy's choice, its feedback), i.e. the method's own overhead on top of the forward passes.");
   return `${lines.join("\n")}\n`;
 }
 

@@ -37,6 +37,8 @@ export interface SampleRun {
   readonly acceptedTokens: number;
   /** Time after the prompt pass (which every method shares). */
   readonly decodeMs: number;
+  /** Of which in the proposer (matching, policy, feedback: the method's own overhead); absent when not measured. */
+  readonly draftMs?: number;
   /** Free mode: output equals greedy's token for token. */
   readonly identical: boolean;
 }
@@ -55,6 +57,8 @@ export interface BenchEntry {
   readonly identical: number;
   /** speedup / the oracle bound's speed-up (forced mode). */
   readonly oracleFraction: number | null;
+  /** Share of decode time spent in the proposer (null for methods without one of ours). */
+  readonly proposerShare: number | null;
 }
 
 export interface BenchDatasetSummary {
@@ -154,6 +158,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
             draftedTokens: stats?.draftedTokens ?? 0,
             acceptedTokens: stats?.acceptedTokens ?? 0,
             decodeMs: stats ? stats.totalMs - stats.promptMs : (run as { decodeMs: number }).decodeMs,
+            draftMs: stats?.draftMs,
             identical: sameTokens(run.tokens, greedyTokens),
           });
         }
@@ -237,6 +242,8 @@ function summarize(runs: readonly SampleRun[], datasets: readonly BenchDatasetSu
       const drafted = mine.reduce((sum, r) => sum + r.draftedTokens, 0);
       const accepted = mine.reduce((sum, r) => sum + r.acceptedTokens, 0);
       const speedup = decodeMs > 0 ? greedyMs / decodeMs : 0;
+      const measured = mine.length > 0 && mine.every((r) => r.draftMs !== undefined);
+      const draftMs = mine.reduce((sum, r) => sum + (r.draftMs ?? 0), 0);
       entries.push({
         dataset: dataset.name,
         method,
@@ -249,6 +256,7 @@ function summarize(runs: readonly SampleRun[], datasets: readonly BenchDatasetSu
         speedup,
         identical: mine.filter((r) => r.identical).length,
         oracleFraction: dataset.oracleSpeedup ? speedup / dataset.oracleSpeedup : null,
+        proposerShare: measured && decodeMs > 0 ? draftMs / decodeMs : null,
       });
     }
   }

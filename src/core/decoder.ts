@@ -41,7 +41,7 @@ export interface DecodeStats {
   readonly promptMs: number;
   /** Time in forward passes after the prompt (verification included). */
   readonly forwardMs: number;
-  /** Time spent finding drafts. */
+  /** Time spent in the proposer after the prompt (matching, the policy's choice, its feedback): llma's overhead per step. */
   readonly draftMs: number;
   readonly totalMs: number;
   /** The request seed, when sampling (replay the output with it). */
@@ -153,7 +153,9 @@ export async function decode(
       stopReason = "context-full";
       break;
     }
+    const tObserve = performance.now();
     proposer?.observe([next], "output");
+    draftMs += performance.now() - tObserve;
     const maxDraft = Math.min(maxTokens - tokens.length - 1, room, model.batchSize - 1);
     let draft: Draft = NO_DRAFT;
     if (proposer && maxDraft > 0) {
@@ -170,7 +172,9 @@ export async function decode(
     steps++;
 
     const verdict = verify(draft.tokens, predictions);
+    const tFeedback = performance.now();
     proposer?.feedback(draft, verdict.accepted, passMs);
+    draftMs += performance.now() - tFeedback;
     if (draft.tokens.length > 0) {
       draftSteps++;
       draftedTokens += draft.tokens.length;
@@ -179,7 +183,9 @@ export async function decode(
     }
     const acceptedDraft = draft.tokens.slice(0, verdict.accepted);
     // The proposer sees every emitted token; `next` is shown at the top of the next iteration.
+    const tObserveDraft = performance.now();
     if (acceptedDraft.length > 0) proposer?.observe(acceptedDraft, "output");
+    draftMs += performance.now() - tObserveDraft;
     emit([...acceptedDraft, verdict.next]);
     next = verdict.next;
   }

@@ -82,6 +82,12 @@ describe("runBench on the tiny model", () => {
         expect(entry.speedup).toBeGreaterThan(0);
       }
       expect(report.entries.find((e) => e.method === "greedy")!.speedup).toBe(1);
+      // The proposer's own time is measured (its size is a benchmark number, not a test's).
+      const share = report.entries.find((e) => e.method === "llma")!.proposerShare;
+      expect(share).not.toBeNull();
+      expect(share!).toBeGreaterThan(0);
+      expect(share!).toBeLessThan(1);
+      if (mode === "free") expect(report.entries.find((e) => e.method === "input-lookup")!.proposerShare).toBeNull(); // node-llama-cpp's own loop
       if (mode === "forced") {
         expect(report.datasets[0].oracleSpeedup).toBeGreaterThanOrEqual(1);
         const llma = report.entries.find((e) => e.method === "llma-paper")!;
