@@ -8,6 +8,8 @@
 import { readFileSync } from "node:fs";
 import { open, stat } from "node:fs/promises";
 import os from "node:os";
+import v8 from "node:v8";
+import vm from "node:vm";
 import {
   getLlama,
   LlamaLogLevel,
@@ -222,11 +224,17 @@ export class LlamaCppModel implements TokenModel {
     return this.model.isEogToken(token as Token);
   }
 
+  /** Native bytes each controlledEvaluate call leaves for the garbage collector (see GcPressure). */
+  private get samplerBytes(): number {
+    const vocabulary = this.model.fileInfo.metadata?.tokenizer?.ggml?.tokens?.length;
+    return (vocabulary ?? 256_000) * SAMPLER_BYTES_PER_TOKEN;
+  }
+
   /** Takes a free sequence of the context (one per parallel request). */
   async createSequence(): Promise<TokenSequence> {
     const sequence = this.free.pop();
     if (!sequence) throw new Error(`all ${this.sequenceCount} sequences of this model are in use`);
-    return new LlamaCppSequence(sequence, this.contextSize, () => this.free.push(sequence));
+    return new LlamaCppSequence(sequence, this.contextSize, () => this.free.push(sequence), this.samplerBytes);
   }
 
   async dispose(): Promise<void> {
@@ -255,6 +263,35 @@ function samplerOptions(options: DistributionOptions, seed: number): Record<stri
   };
 }
 
+/** sizeof(llama_token_data): node-llama-cpp's AddonSampler keeps one per vocabulary entry. */
+const SAMPLER_BYTES_PER_TOKEN = 12;
+
+/**
+ * Collects the native memory that node-llama-cpp leaves to the garbage collector. Its controlledEvaluate
+ * (3.21) creates a native sampler per call whose vocabulary-sized candidate buffer (384 KB for 32k
+ * tokens) is freed only when the collector finalizes the sampler's JS wrapper, not on dispose(). V8
+ * does not see that memory and, with a small JS heap, rarely collects: a server with 4 busy slots grew
+ * by ~3 MB per request (5.4 GB after 60 s of 16 clients). So after every ~64 MB of such buffers this
+ * runs a collection itself (V8's gc(), reached through a fresh context once --expose-gc is set; a
+ * major one takes ~5 ms on this heap, i.e. well under 1% of the passes that produced the garbage).
+ */
+const NATIVE_GARBAGE_LIMIT = 64 * 2 ** 20;
+let nativeGarbage = 0;
+const collectGarbage: (() => void) | undefined = (() => {
+  try {
+    v8.setFlagsFromString("--expose-gc");
+    return vm.runInNewContext("gc") as () => void;
+  } catch {
+    return undefined; // a runtime without it keeps node-llama-cpp's behaviour
+  }
+})();
+function reportNativeGarbage(bytes: number): void {
+  nativeGarbage += bytes;
+  if (nativeGarbage < NATIVE_GARBAGE_LIMIT) return;
+  nativeGarbage = 0;
+  collectGarbage?.(); // a major collection: a minor one leaves these wrappers alive (measured)
+}
+
 class LlamaCppSequence implements TokenSequence {
   /**
    * Sampling draws each predicted position with llama.cpp's dist sampler seeded with that position's
@@ -266,6 +303,7 @@ class LlamaCppSequence implements TokenSequence {
     readonly sequence: LlamaContextSequence,
     private readonly capacity: number,
     private readonly release: () => void,
+    private readonly samplerBytes: number,
   ) {}
 
   get length(): number {
@@ -291,6 +329,7 @@ class LlamaCppSequence implements TokenSequence {
     });
     // The option types say number; null (an option switched off) is what node-llama-cpp drops, see samplerOptions.
     const results = await this.sequence.controlledEvaluate(items as Parameters<LlamaContextSequence["controlledEvaluate"]>[0]);
+    reportNativeGarbage(this.samplerBytes);
     const predictions: number[] = [];
     for (let i = predictFrom; i < tokens.length; i++) {
       const next = results[i]?.next;
