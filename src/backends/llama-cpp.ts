@@ -224,7 +224,7 @@ export class LlamaCppModel implements TokenModel {
     return this.model.isEogToken(token as Token);
   }
 
-  /** Native bytes each controlledEvaluate call leaves for the garbage collector (see GcPressure). */
+  /** Native bytes each controlledEvaluate call leaves for the garbage collector (see reportNativeGarbage). */
   private get samplerBytes(): number {
     const vocabulary = this.model.fileInfo.metadata?.tokenizer?.ggml?.tokens?.length;
     return (vocabulary ?? 256_000) * SAMPLER_BYTES_PER_TOKEN;
