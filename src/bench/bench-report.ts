@@ -55,7 +55,7 @@ export function benchMarkdown(report: BenchReport, command?: string): string {
   lines.push("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (const e of report.entries) {
     lines.push(
-      `| ${e.dataset} | ${e.method} | ${e.samples} | ${e.tokens} | ${fixed(e.msPerToken, 1)} | ${fixed(e.tokensPerStep, 2)} | ${e.forwardPasses} | ${e.acceptanceRate === null ? "–" : `${(e.acceptanceRate * 100).toFixed(0)}%`} | **${fixed(e.speedup, 2)}x** | ${e.identical}/${e.samples} | ${e.oracleFraction === null ? "–" : `${(e.oracleFraction * 100).toFixed(0)}%`} | ${e.proposerShare === null || e.proposerShare === undefined ? "–" : `${(e.proposerShare * 100).toFixed(2)}%`} |`,
+      `| ${e.dataset} | ${e.method} | ${e.samples} | ${e.tokens} | ${fixed(e.msPerToken, 1)} | ${fixed(e.tokensPerStep, 2)} | ${e.forwardPasses} | ${e.acceptanceRate === null ? "–" : `${(e.acceptanceRate * 100).toFixed(0)}%`} | **${fixed(e.speedup, 2)}x** | ${e.identical}/${e.samples} | ${e.oracleFraction === null ? "–" : `${(e.oracleFraction * 100).toFixed(0)}%`} | ${e.proposerShare === null ? "–" : `${(e.proposerShare * 100).toFixed(2)}%`} |`,
     );
   }
   lines.push("");

@@ -122,12 +122,6 @@ export class AcceptanceModel {
     return (this.hits[cell] + w * pooled) / (this.trials[cell] + w);
   }
 
-  /** Summary for one kind of draft: first-token and second-token probabilities. */
-  estimate(context: DraftContext): { first: number; rest: number } {
-    const placement = placementOf(context);
-    return { first: this.probability(context.source, context.matchLength, placement), rest: this.probability(context.source, context.matchLength + 1, placement) };
-  }
-
   /** Records a verified draft: tokens 1..accepted were accepted, token accepted+1 (if drafted) was not. */
   observe(drafted: number, accepted: number, context: DraftContext): void {
     const placement = placementOf(context);

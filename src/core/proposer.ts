@@ -40,6 +40,12 @@ export interface ReferenceProposerOptions {
  * source after an edit (a changed word is a few tokens; a rewritten clause more).
  */
 const REJOIN_WINDOW = 16;
+/** Text positions [from, to] where the output may rejoin the source it last copied from. */
+interface RejoinWindow {
+  readonly from: number;
+  readonly to: number;
+}
+
 /** Longest backward comparison when scoring a rejoin position (the length buckets stop mattering beyond). */
 const REJOIN_MATCH_CAP = 32;
 
@@ -88,11 +94,12 @@ export class ReferenceProposer implements DraftProposer {
     this.proposedAt = this.context.length;
     if (maxTokens <= 0) return NO_DRAFT;
     const match = this.cursor.match();
+    const window = this.rejoinWindow();
     let best: { draft: Draft; plan?: DraftPlan } | undefined;
-    if (match !== undefined) best = this.candidate(match.continuationStart, match.length, maxTokens);
-    const rejoin = this.policy.plan === undefined ? undefined : this.rejoinPosition();
+    if (match !== undefined) best = this.candidate(match.continuationStart, match.length, maxTokens, window);
+    const rejoin = this.policy.plan === undefined || window === undefined ? undefined : this.rejoinPosition(window);
     if (rejoin !== undefined && rejoin.start !== match?.continuationStart) {
-      const other = this.candidate(rejoin.start, rejoin.length, maxTokens);
+      const other = this.candidate(rejoin.start, rejoin.length, maxTokens, window);
       if (other !== undefined && (best === undefined || (other.plan?.rate ?? 0) > (best.plan?.rate ?? 0))) best = other;
     }
     return best?.draft ?? NO_DRAFT;
@@ -114,7 +121,7 @@ export class ReferenceProposer implements DraftProposer {
     }
   }
 
-  private candidate(start: number, matchLength: number, maxTokens: number): { draft: Draft; plan?: DraftPlan } | undefined {
+  private candidate(start: number, matchLength: number, maxTokens: number, window: RejoinWindow | undefined): { draft: Draft; plan?: DraftPlan } | undefined {
     const tokens = this.index.continuation(start, maxTokens);
     if (tokens.length === 0) return undefined;
     const context: DraftContext = {
@@ -122,20 +129,19 @@ export class ReferenceProposer implements DraftProposer {
       available: tokens.length,
       source: this.index.sourceAt(start),
       continuing: start === this.continuesAt,
-      placement: this.placementOf(start),
+      placement: this.placementOf(start, window),
     };
     const plan = this.policy.plan?.(context);
     const length = plan?.length ?? this.policy.draftLength(context);
     return { draft: { tokens: tokens.slice(0, length), context, start }, plan };
   }
 
-  private placementOf(start: number): Placement {
+  private placementOf(start: number, window: RejoinWindow | undefined): Placement {
     if (start === this.continuesAt) return "continuing";
-    const window = this.rejoinWindow();
     return window !== undefined && start >= window.from && start <= window.to ? "near" : "elsewhere";
   }
 
-  private rejoinWindow(): { from: number; to: number } | undefined {
+  private rejoinWindow(): RejoinWindow | undefined {
     if (this.anchor < 0) return undefined;
     const since = this.context.length - this.anchorContextLength;
     if (since > REJOIN_WINDOW) return undefined;
@@ -143,15 +149,14 @@ export class ReferenceProposer implements DraftProposer {
   }
 
   /** The position after the last copy where the context's suffix matches longest (earliest on ties). */
-  private rejoinPosition(): { start: number; length: number } | undefined {
-    const window = this.rejoinWindow();
-    if (window === undefined) return undefined;
+  private rejoinPosition(window: RejoinWindow): { start: number; length: number } | undefined {
     let best: { start: number; length: number } | undefined;
     const context = this.context;
     for (let start = window.from; start <= window.to; start++) {
       if (this.index.tokenAt(start) < 0) break; // end of that source
       let length = 0;
-      while (length < REJOIN_MATCH_CAP && length < context.length && this.index.tokenAt(start - 1 - length) === context[context.length - 1 - length] && this.index.tokenAt(start - 1 - length) >= 0) length++;
+      // tokenAt is -1 at a source boundary, which no context token equals: matches never cross sources.
+      while (length < REJOIN_MATCH_CAP && length < context.length && this.index.tokenAt(start - 1 - length) === context[context.length - 1 - length]) length++;
       if (length > 0 && (best === undefined || length > best.length)) best = { start, length };
     }
     return best;
