@@ -1,7 +1,9 @@
 /**
  * Measures the backend's cost curve: how long one forward pass over T tokens takes, for T = 1..64.
- * The cost-aware policy needs it to know whether a draft is worth verifying on this machine. Measured
- * once per (model file, threads, context, batch) and cached as JSON next to the models.
+ * It is the cost-aware policy's prior (core/cost-model.ts's PassCostModel learns the real costs from
+ * the passes it runs): measured once per (model file, threads, context, batch, KV type) and cached as
+ * JSON next to the models when the measurement was steady; the cache speeds up start-up but cannot lock
+ * in a wrong curve, since every process refines it online.
  */
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { stat } from "node:fs/promises";
@@ -12,13 +14,33 @@ import { defaultModelDir } from "./model-cache.js";
 
 export const CALIBRATION_POINTS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64];
 
-/** Times passes of T tokens after a realistic prefix; each repeated, the fastest kept. */
+/**
+ * Repeats whose spread (upper over lower quartile) exceeds this mean the machine was
+ * busy while measuring: such a curve is measured again, and if it stays noisy it is used for this
+ * process (the online cost model corrects it) but not cached.
+ */
+const NOISY_SPREAD = 1.6;
+
+export interface MeasuredCurve {
+  readonly points: CostPoint[];
+  /** Largest spread of the repeats at any width (upper quartile / lower quartile). */
+  readonly spread: number;
+  /** Rounds measured (a noisy round is repeated up to `attempts` times). */
+  readonly attempts: number;
+}
+
+/**
+ * Times passes of T tokens after a realistic prefix. Widths are interleaved (every round times each
+ * width once, in an order that changes per round), so a burst of load on a shared machine lands on
+ * several widths alike instead of bending the curve's shape; each width keeps the median of its repeats.
+ */
 export async function measureCostCurve(
   model: LlamaCppModel,
-  options: { points?: readonly number[]; repeats?: number; prefixTokens?: number } = {},
-): Promise<CostPoint[]> {
+  options: { points?: readonly number[]; repeats?: number; prefixTokens?: number; attempts?: number } = {},
+): Promise<MeasuredCurve> {
   const points = (options.points ?? CALIBRATION_POINTS).filter((t) => t <= model.batchSize && t < model.contextSize / 2);
-  const repeats = options.repeats ?? 5;
+  const repeats = options.repeats ?? 7;
+  const attempts = options.attempts ?? 3;
   const sequence = await model.createSequence();
   try {
     // Ordinary text tokens (ids past the control and byte tokens), deterministic.
@@ -28,29 +50,47 @@ export async function measureCostCurve(
     await sequence.evaluate(prefix, prefix.length - 1);
     await sequence.evaluate([token(1)]); // warm-up of the single-token path
     await sequence.truncate(prefix.length);
-    const curve: CostPoint[] = [];
-    for (const tokens of points) {
-      const times: number[] = [];
+    let best: MeasuredCurve | undefined;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      const times = points.map(() => [] as number[]);
       for (let r = 0; r < repeats; r++) {
-        const batch = Array.from({ length: tokens }, (_, i) => token(prefix.length + i + r));
-        const t0 = performance.now();
-        await sequence.evaluate(batch);
-        times.push(performance.now() - t0);
-        await sequence.truncate(prefix.length);
+        for (let j = 0; j < points.length; j++) {
+          const i = (j * 5 + r * 3) % points.length; // another order every round
+          const batch = Array.from({ length: points[i] }, (_, k) => token(prefix.length + k + r));
+          const t0 = performance.now();
+          await sequence.evaluate(batch);
+          times[i].push(performance.now() - t0);
+          await sequence.truncate(prefix.length);
+        }
       }
-      // Noise only ever adds time: the fastest repeat is the best estimate of what the pass costs.
-      curve.push({ tokens, ms: Math.min(...times) });
+      const curve = points.map((tokens, i) => ({ tokens, ms: quantile(times[i], 0.5) }));
+      // A longer pass never costs less: smooth out what noise is left.
+      for (let i = 1; i < curve.length; i++) if (curve[i].ms < curve[i - 1].ms) curve[i] = { tokens: curve[i].tokens, ms: curve[i - 1].ms };
+      const spread = Math.max(...times.map((t) => quantile(t, 0.75) / quantile(t, 0.25)));
+      if (!best || spread < best.spread) best = { points: curve, spread, attempts: attempt };
+      if (spread <= NOISY_SPREAD) break;
     }
-    // A longer pass never costs less: smooth out what noise is left.
-    for (let i = 1; i < curve.length; i++) if (curve[i].ms < curve[i - 1].ms) curve[i] = { tokens: curve[i].tokens, ms: curve[i - 1].ms };
-    return curve;
+    return best!;
   } finally {
     sequence.dispose();
   }
 }
 
+function quantile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (sorted.length - 1) * q;
+  const lo = Math.floor(at);
+  const hi = Math.ceil(at);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo);
+}
+
+/** Whether a measured curve is steady enough to be cached as the prior for later processes. */
+export function steadyEnough(curve: MeasuredCurve): boolean {
+  return curve.spread <= NOISY_SPREAD;
+}
+
 interface CacheFile {
-  [key: string]: { measuredAt: string; points: CostPoint[] };
+  [key: string]: { measuredAt: string; points: CostPoint[]; spread?: number };
 }
 
 /** The cached curve for this model and settings, measuring it on first use. */
@@ -70,8 +110,12 @@ export async function costCurveFor(
   const hit = cache[key];
   if (hit && !options.refresh && Array.isArray(hit.points) && hit.points.some((p) => p.tokens === 1)) return hit.points;
   options.onMeasure?.();
-  const points = await measureCostCurve(model);
-  cache[key] = { measuredAt: new Date().toISOString(), points };
+  const measured = await measureCostCurve(model);
+  // A noisy calibration serves this process as a prior (corrected online) but is never cached: the
+  // next process measures again rather than inherit a curve of the wrong shape.
+  if (!steadyEnough(measured)) return measured.points;
+  const points = measured.points;
+  cache[key] = { measuredAt: new Date().toISOString(), points, spread: Number(measured.spread.toFixed(3)) } as CacheFile[string];
   await mkdir(dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
   await writeFile(tmp, `${JSON.stringify(cache, null, 1)}\n`);

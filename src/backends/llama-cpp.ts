@@ -22,6 +22,7 @@ import {
 } from "node-llama-cpp";
 import { CostCurve } from "../core/cost-model.js";
 import type { TokenModel, TokenSequence } from "../core/model.js";
+import type { ModelState } from "../core/model-state.js";
 import type { DistributionOptions, SampleRequest } from "../core/sampling.js";
 
 export interface LlamaCppOptions {
@@ -199,14 +200,21 @@ export class LlamaCppModel implements TokenModel {
     return new LlamaCppModel(path, llama, model, contexts, options.gpu ?? false, kvCacheType);
   }
 
-  /** Measured cost curve (after calibrate()); used by the cost-aware policy. */
+  /** Measured cost curve (after calibrate()): the cost-aware policy's prior, refined online (see ModelState). */
   costCurve?: CostCurve;
+  /** What requests on this model have learned (core/model-state.ts); created on the first "auto" request. */
+  state?: ModelState;
 
   /** Measures (or loads the cached) cost curve of this model on this machine. */
   async calibrate(options: { refresh?: boolean; onMeasure?: () => void } = {}): Promise<CostCurve> {
     const { costCurveFor } = await import("./calibrate.js");
     this.costCurve = new CostCurve(await costCurveFor(this, options));
     return this.costCurve;
+  }
+
+  /** The cost curve, calibrating on first need (generate() calls this for policy "auto"). */
+  async ensureCostCurve(): Promise<CostCurve> {
+    return this.costCurve ?? (await this.calibrate());
   }
 
   tokenize(text: string, options: { bos?: boolean } = {}): number[] {
@@ -319,6 +327,7 @@ class LlamaCppSequence implements TokenSequence {
     // Never let node-llama-cpp shift the context (see LlamaCppModel's constructor): a named error instead.
     if (this.length + tokens.length > this.capacity)
       throw new RangeError(`${tokens.length} more tokens do not fit: the sequence holds ${this.length} of at most ${this.capacity}`);
+    if (tokens.length === 1 && predictFrom === 0 && !sample) return [await this.plainStep(tokens[0])];
     if (sample && sample.seeds.length !== tokens.length - predictFrom)
       throw new Error(`${sample.seeds.length} seeds for ${tokens.length - predictFrom} predicted positions`);
     const probabilities = sample?.onDistribution !== undefined;
@@ -344,6 +353,35 @@ class LlamaCppSequence implements TokenSequence {
     return predictions;
   }
 
+  /**
+   * A greedy one-token pass, as node-llama-cpp's own generation runs it: through one long-lived
+   * evaluate() iterator, whose sampler is created once per sequence. controlledEvaluate creates (and
+   * leaves to the garbage collector) a native sampler with a vocabulary-sized buffer on every call,
+   * which is noise for a draft pass but a measurable share of a one-token pass on a small model.
+   * The iterator appends at the sequence's current end, so passes through controlledEvaluate and
+   * truncations in between are fine; with `yieldEogToken` it never ends by itself.
+   */
+  private async plainStep(token: number): Promise<number> {
+    let result: IteratorResult<Token, void>;
+    if (!this.plain) {
+      this.plain = this.sequence.evaluate([token as Token], { temperature: 0, yieldEogToken: true });
+      result = await this.plain.next();
+    } else result = await this.plain.next(token as Token);
+    if (result.done || result.value == null) {
+      this.closePlain();
+      throw new Error("the backend returned no prediction for a one-token pass");
+    }
+    return result.value;
+  }
+
+  private plain?: AsyncGenerator<Token, void, Token | Token[] | undefined>;
+
+  private closePlain(): void {
+    const plain = this.plain;
+    this.plain = undefined;
+    void plain?.return();
+  }
+
   async truncate(length: number): Promise<void> {
     const current = this.sequence.nextTokenIndex;
     if (length < 0 || length > current) throw new RangeError(`cannot truncate a sequence of ${current} tokens to ${length}`);
@@ -355,6 +393,7 @@ class LlamaCppSequence implements TokenSequence {
   dispose(): void {
     if (this.released) return;
     this.released = true;
+    this.closePlain();
     // The KV cache stays: the next request on this sequence reuses whatever prompt prefix it shares.
     this.release();
   }

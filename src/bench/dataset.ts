@@ -16,6 +16,11 @@ export interface Sample {
   readonly docs: readonly string[];
   /** The known output (result.text, without the `<index>####` marker CNN/DM rows start with). */
   readonly target: string;
+  /**
+   * Texts the application holds besides the documents, given as references only (not in the prompt):
+   * e.g. the answer cached for the same question asked earlier.
+   */
+  readonly cached?: readonly string[];
 }
 
 export interface Dataset {

@@ -12,8 +12,11 @@ export function truncateToTokens(model: TextTokenizer, text: string, maxTokens: 
   return tokens.length <= maxTokens ? text : model.detokenize(tokens.slice(0, maxTokens));
 }
 
-/** Prompt and references of a sample as the paper builds them (documents truncated, used as references). */
+/**
+ * Prompt and references of a sample as the paper builds them (documents truncated, used as references),
+ * plus the sample's cached texts as references first (the paper's cache-assisted scenario).
+ */
 export function paperRequest(model: TextTokenizer, sample: Sample): { prompt: string; references: string[] } {
   const docs = sample.docs.map((doc) => truncateToTokens(model, doc, PAPER_DOC_TOKENS));
-  return { prompt: samplePrompt(sample, docs), references: docs };
+  return { prompt: samplePrompt(sample, docs), references: [...(sample.cached ?? []), ...docs] };
 }

@@ -3,7 +3,8 @@
  * - "swapped" (no-overlap control): every sample gets another sample's documents, in the prompt and as
  *   references, so copying finds little and any slowdown a method causes shows up;
  * - "edited" (near-copy): the target is the sample's first document with a few words changed in every
- *   sentence, the way an editing or rewriting request returns a lightly changed copy of its input.
+ *   sentence, the way an editing or rewriting request returns a lightly changed copy of its input;
+ * - "cached" (cache hit): the sample's own answer is a reference, as when a question is asked again.
  */
 import { mulberry32 } from "../core/random.js";
 import type { Dataset, Sample } from "./dataset.js";
@@ -76,7 +77,21 @@ function cutAtSentence(text: string, maxChars: number): string {
   return end > maxChars / 2 ? cut.slice(0, end + 1) : cut;
 }
 
+/**
+ * "cached" (a cache hit): the same question asked again, its earlier answer held by the application
+ * and given as a reference (never in the prompt), the documents as before.
+ */
+export function cacheHitSet(dataset: Dataset): Dataset {
+  return {
+    name: `${dataset.name}-cached`,
+    path: dataset.path,
+    skipped: dataset.skipped,
+    samples: dataset.samples.map((sample) => ({ ...sample, cached: [sample.target] })),
+  };
+}
+
 export const DERIVED_SETS = {
   swapped: swappedDocsSet,
   edited: editedCopySet,
+  cached: cacheHitSet,
 } as const;

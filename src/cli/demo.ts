@@ -3,14 +3,14 @@ import { Command } from "commander";
 import { LlamaCppModel } from "../backends/llama-cpp.js";
 import { ensureModel } from "../backends/model-cache.js";
 import { loadDataset } from "../bench/dataset.js";
-import { paperRequest } from "../bench/prompts.js";
-import { generate } from "../core/generate.js";
+import { demoEdits, runDemo, SCENARIOS, type DemoRow } from "../bench/demo.js";
 import { integerOption, log } from "./options.js";
 
-const DEFAULT_DATA = fileURLToPath(new URL("../../../bench/data/llma-rag.jsonl", import.meta.url));
+const DATA_DIR = fileURLToPath(new URL("../../../bench/data/", import.meta.url));
 
-interface DemoOptions {
+interface DemoCliOptions {
   data: string;
+  editData: string;
   shape: string;
   samples: number;
   maxTokens: number;
@@ -18,24 +18,28 @@ interface DemoOptions {
   json?: boolean;
 }
 
-function sameTokens(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((token, i) => token === b[i]);
-}
+const LABEL: Record<DemoRow["scenario"], string> = {
+  rag: "retrieval (forced to the paper's answer)",
+  "cache-hit": "cache hit (question asked again)",
+  edit: "edit (Predicted Outputs, forced)",
+};
 
 export function demoCommand(): Command {
   return new Command("demo")
     .description(
-      "Make a model (seeded random weights, real LLaMA-2 tokenizer; no download), then run greedy and LLMA side by side on samples of the paper's RAG data: free decoding (must be identical) and forced decoding to the paper's target answers (the paper's timing method).",
+      "Make a model (seeded random weights, real LLaMA-2 tokenizer; no download), then run the paper's three scenarios — retrieval, a cache hit, an edit with a predicted output — with llma and with node-llama-cpp's own generation side by side: tokens per forward pass, speed vs native, identical output.",
     )
-    .option("--data <file>", "LLMA-schema JSONL", DEFAULT_DATA)
+    .option("--data <file>", "LLMA-schema JSONL for the retrieval and cache-hit rows", `${DATA_DIR}llma-rag.jsonl`)
+    .option("--edit-data <file>", "LLMA-schema JSONL whose documents the edit rows rewrite", `${DATA_DIR}llma-cnndm.jsonl`)
     .option("--shape <shape>", "model shape to generate", "smollm2-135m")
-    .option("--samples <n>", "samples to run", integerOption("--samples", 1, 1000), 3)
-    .option("--max-tokens <n>", "tokens per free generation", integerOption("--max-tokens", 1, 4096), 64)
+    .option("--samples <n>", "samples per scenario", integerOption("--samples", 1, 1000), 3)
+    .option("--max-tokens <n>", "tokens per free generation", integerOption("--max-tokens", 1, 4096), 96)
     .option("--threads <n>", "CPU threads (default: physical cores)", integerOption("--threads", 1, 1024))
     .option("--json", "print one JSON document on stdout")
     .addHelpText("after", "\nExample:\n  llma demo --samples 3")
-    .action(async (options: DemoOptions) => {
-      const dataset = await loadDataset(options.data);
+    .action(async (options: DemoCliOptions) => {
+      const rag = await loadDataset(options.data);
+      const edits = demoEdits(await loadDataset(options.editData));
       const modelPath = await ensureModel({
         shape: options.shape,
         quant: "Q8_0",
@@ -43,61 +47,45 @@ export function demoCommand(): Command {
       });
       process.stderr.write("\n");
       const model = await LlamaCppModel.load({ model: modelPath, threads: options.threads, contextSize: 4096 });
-      const rows = [];
+      let report;
       try {
-        await model.calibrate({ onMeasure: () => log("measuring this machine's forward-pass cost curve (once)...") });
-        await generate(model, { prompt: "warm-up", method: "greedy", maxTokens: 2 });
-        for (const sample of dataset.samples.slice(0, options.samples)) {
-          const { prompt, references } = paperRequest(model, sample);
-          const common = { prompt, references }; // llma's default policy: auto (cost-aware)
-          const freeGreedy = await generate(model, { ...common, method: "greedy", maxTokens: options.maxTokens });
-          const freeLlma = await generate(model, { ...common, method: "llma", maxTokens: options.maxTokens });
-          const forcedGreedy = await generate(model, { ...common, method: "greedy", target: sample.target, maxTokens: 1024 });
-          const forcedLlma = await generate(model, { ...common, method: "llma", target: sample.target, maxTokens: 1024 });
-          const decodeMs = (r: typeof freeGreedy) => r.stats.totalMs - r.stats.promptMs;
-          const row = {
-            sample: sample.id,
-            query: sample.query,
-            free: {
-              identical: sameTokens(freeGreedy.tokens, freeLlma.tokens),
-              tokens: freeLlma.stats.generatedTokens,
-              tokensPerStep: freeLlma.stats.tokensPerStep,
-              speedup: decodeMs(freeGreedy) / decodeMs(freeLlma),
-            },
-            forced: {
-              identical: sameTokens(forcedGreedy.tokens, forcedLlma.tokens),
-              tokens: forcedLlma.stats.generatedTokens,
-              greedySteps: forcedGreedy.stats.steps,
-              llmaSteps: forcedLlma.stats.steps,
-              tokensPerStep: forcedLlma.stats.tokensPerStep,
-              speedup: decodeMs(forcedGreedy) / decodeMs(forcedLlma),
-            },
-            answer: forcedLlma.text,
-          };
-          rows.push(row);
-          log(
-            `sample ${sample.id}: free identical=${row.free.identical} (${row.free.tokens} tokens, ${row.free.tokensPerStep.toFixed(2)} tok/step, ${row.free.speedup.toFixed(2)}x) | ` +
-              `forced to the paper's answer identical=${row.forced.identical} (${row.forced.tokens} tokens, ${row.forced.greedySteps} -> ${row.forced.llmaSteps} steps, ${row.forced.speedup.toFixed(2)}x)`,
-          );
-        }
+        await model.calibrate({ onMeasure: () => log("measuring this machine's forward-pass cost curve (a prior; llma keeps learning it while it decodes)...") });
+        report = await runDemo({
+          model,
+          rag,
+          edits,
+          samples: options.samples,
+          maxTokens: options.maxTokens,
+          onRow: (row) =>
+            log(
+              `${row.scenario} #${row.sample}: ${row.tokens} tokens, passes ${row.nativePasses} -> ${row.llmaPasses}, ${row.tokensPerPass.toFixed(2)} tokens/pass, ${row.speedup.toFixed(2)}x vs native, identical ${row.identical}`,
+            ),
+        });
       } finally {
         await model.dispose();
       }
-      const identical = rows.every((row) => row.free.identical && row.forced.identical);
-      const report = { model: modelPath, shape: options.shape, threads: model.threads, policy: "auto", identical, samples: rows };
-      if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      if (options.json) process.stdout.write(`${JSON.stringify({ model: modelPath, shape: options.shape, threads: model.threads, ...report }, null, 2)}\n`);
       else {
-        process.stdout.write(
-          `\nLLMA demo: ${options.shape} Q8_0 (random weights, LLaMA-2 tokenizer), ${model.threads} threads, policy auto, data ${dataset.name}\n` +
-            `sample | free: identical tok/step speedup | forced to the paper's answer: identical steps greedy->llma speedup\n`,
-        );
-        for (const row of rows)
-          process.stdout.write(
-            `${String(row.sample).padStart(6)} | ${String(row.free.identical).padEnd(9)} ${row.free.tokensPerStep.toFixed(2).padStart(8)} ${row.free.speedup.toFixed(2).padStart(6)}x | ` +
-              `${String(row.forced.identical).padEnd(9)} ${`${row.forced.greedySteps}->${row.forced.llmaSteps}`.padStart(9)} ${row.forced.speedup.toFixed(2).padStart(6)}x\n`,
+        const out: string[] = [];
+        out.push("");
+        out.push(`LLMA demo: ${options.shape} Q8_0 (random weights, LLaMA-2 tokenizer), ${model.threads} threads, KV ${model.kvCacheType}, llma's default policy`);
+        out.push("native = node-llama-cpp's own generation (LlamaCompletion, temperature 0), same model and KV settings, alternating order");
+        out.push("");
+        out.push(`${"scenario".padEnd(42)} ${"sample".padStart(6)} ${"tokens".padStart(6)} ${"passes native->llma".padStart(20)} ${"tok/pass".padStart(8)} ${"vs native".padStart(9)}  identical`);
+        for (const row of report.rows)
+          out.push(
+            `${LABEL[row.scenario].padEnd(42)} ${String(row.sample).padStart(6)} ${String(row.tokens).padStart(6)} ${`${row.nativePasses} -> ${row.llmaPasses}`.padStart(20)} ${row.tokensPerPass.toFixed(2).padStart(8)} ${`${row.speedup.toFixed(2)}x`.padStart(9)}  ${row.identical}`,
           );
-        process.stdout.write(`identical: ${identical}\n`);
+        out.push("");
+        out.push(`median speed-up vs native: ${SCENARIOS.map((s) => `${s} ${report.medians[s].toFixed(2)}x`).join(", ")}`);
+        const one = report.passCost.find((p) => p.tokens === 1)!;
+        out.push(
+          `this machine, this run: a pass over T tokens costs ${report.passCost.map((p) => `T=${p.tokens} ${(p.ms / one.ms).toFixed(1)}x`).join(", ")} of T=1 (${one.ms.toFixed(1)} ms)` +
+            (report.oracleMedian !== null ? `; with that curve an oracle draft policy could reach ${report.oracleMedian.toFixed(2)}x on the forced rows (median)` : ""),
+        );
+        out.push(`identical: ${report.identical}`);
+        process.stdout.write(`${out.join("\n")}\n`);
       }
-      if (!identical) throw new Error("LLMA output differed from greedy decoding: this is a bug, please report it");
+      if (!report.identical) throw new Error("llma's output differed from node-llama-cpp's own generation: this is a bug, please report it");
     });
 }

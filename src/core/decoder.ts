@@ -24,6 +24,13 @@ export interface DecodeOptions {
   readonly onText?: (text: string) => void;
   /** Tokens as they are accepted (several per forward pass when a draft is accepted). */
   readonly onTokens?: (tokens: readonly number[]) => void;
+  /**
+   * Milliseconds now (default performance.now): pass times feed the policy's cost model, so a
+   * simulation on a virtual clock (bench/policy-sim.ts, tests) passes its own.
+   */
+  readonly clock?: () => number;
+  /** After every forward pass after the prompt's: its width (tokens) and duration (for benchmarks). */
+  readonly onPass?: (width: number, ms: number) => void;
 }
 
 export interface DecodeStats {
@@ -86,7 +93,8 @@ export async function decode(
     distribution ? { options: distribution, seeds: Array.from({ length: count }, (_, j) => positionSeed(seed, first + j)) } : undefined;
   const verify = sampling ? verifySampled : verifyGreedy;
 
-  const started = performance.now();
+  const now = options.clock ?? (() => performance.now());
+  const started = now();
   const tokens: number[] = [];
   const text = new OutputText(model, options.stop ?? [], prompt);
   let steps = 0;
@@ -134,9 +142,9 @@ export async function decode(
     // because its prediction is the first output token.
     reused = Math.min(commonPrefixLength(sequence.tokens, prompt), prompt.length - 1);
     await sequence.truncate(reused);
-    const t0 = performance.now();
+    const t0 = now();
     [next] = await sequence.evaluate(prompt.slice(reused), prompt.length - 1 - reused, sampleFor(0, 1));
-    promptMs = performance.now() - t0;
+    promptMs = now() - t0;
     steps++;
     proposer?.observe(prompt, "prompt");
     emit([next]);
@@ -153,28 +161,29 @@ export async function decode(
       stopReason = "context-full";
       break;
     }
-    const tObserve = performance.now();
+    const tObserve = now();
     proposer?.observe([next], "output");
-    draftMs += performance.now() - tObserve;
+    draftMs += now() - tObserve;
     const maxDraft = Math.min(maxTokens - tokens.length - 1, room, model.batchSize - 1);
     let draft: Draft = NO_DRAFT;
     if (proposer && maxDraft > 0) {
-      const t0 = performance.now();
+      const t0 = now();
       draft = proposer.propose(maxDraft);
-      draftMs += performance.now() - t0;
+      draftMs += now() - t0;
     }
 
-    const t0 = performance.now();
+    const t0 = now();
     // `next` is generated token number tokens.length - 1: this pass predicts tokens.length onwards.
     const predictions = await sequence.evaluate([next, ...draft.tokens], 0, sampleFor(tokens.length, 1 + draft.tokens.length));
-    const passMs = performance.now() - t0;
+    const passMs = now() - t0;
     forwardMs += passMs;
     steps++;
+    options.onPass?.(1 + draft.tokens.length, passMs);
 
     const verdict = verify(draft.tokens, predictions);
-    const tFeedback = performance.now();
+    const tFeedback = now();
     proposer?.feedback(draft, verdict.accepted, passMs);
-    draftMs += performance.now() - tFeedback;
+    draftMs += now() - tFeedback;
     if (draft.tokens.length > 0) {
       draftSteps++;
       draftedTokens += draft.tokens.length;
@@ -183,15 +192,15 @@ export async function decode(
     }
     const acceptedDraft = draft.tokens.slice(0, verdict.accepted);
     // The proposer sees every emitted token; `next` is shown at the top of the next iteration.
-    const tObserveDraft = performance.now();
+    const tObserveDraft = now();
     if (acceptedDraft.length > 0) proposer?.observe(acceptedDraft, "output");
-    draftMs += performance.now() - tObserveDraft;
+    draftMs += now() - tObserveDraft;
     emit([...acceptedDraft, verdict.next]);
     next = verdict.next;
   }
   flushText(true);
 
-  const totalMs = performance.now() - started;
+  const totalMs = now() - started;
   return {
     tokens,
     text: text.text,

@@ -1,7 +1,7 @@
-import { CostCurve } from "./cost-model.js";
 import { decode, type DecodeResult } from "./decoder.js";
 import type { TokenModel, TokenSequence } from "./model.js";
-import { AcceptanceModel, CostAwarePolicy, FixedPolicy, type DraftPolicy } from "./policy.js";
+import { ModelState, type DecodingMode } from "./model-state.js";
+import { CostAwarePolicy, FixedPolicy, type DraftPolicy } from "./policy.js";
 import { ReferenceProposer, type DraftProposer } from "./proposer.js";
 import { isSampling, normalizeSeed, randomSeed, validateDistributionOptions, type SamplingOptions } from "./sampling.js";
 import { ForcedSequence, endOfGenerationToken } from "./target.js";
@@ -50,56 +50,36 @@ export interface GenerateRequest {
   readonly proposer?: DraftProposer;
   /** Use this sequence instead of taking one from the model (it is not disposed). */
   readonly sequence?: TokenSequence;
+  /** After every forward pass after the prompt's: its width and duration (benchmarks). */
+  readonly onPass?: (width: number, ms: number) => void;
 }
 
 export const DEFAULT_MAX_TOKENS = 256;
 export type PolicyName = "auto" | "paper";
 export const POLICY_NAMES: readonly PolicyName[] = ["auto", "paper"];
 
-/**
- * Acceptance statistics are shared by all requests on one model: a request of ~100 tokens is too short
- * to learn from alone, and how well copies are accepted is a property of the workload and the model.
- * (They hold counts only, never text, so nothing passes between requests but numbers.) Sampled requests
- * keep their own: a sample agrees with a copy less often than the argmax does.
- */
-const acceptanceByModel = new WeakMap<TokenModel, Record<DecodingMode, AcceptanceModel>>();
-function sharedAcceptance(model: TokenModel, mode: DecodingMode): AcceptanceModel {
-  let acceptance = acceptanceByModel.get(model);
-  if (!acceptance) {
-    acceptance = { greedy: new AcceptanceModel(), sampled: new AcceptanceModel() };
-    acceptanceByModel.set(model, acceptance);
-  }
-  return acceptance[mode];
+/** The model's learned statistics, created from its cost curve on first use. */
+export function modelState(model: TokenModel): ModelState {
+  if (!model.costCurve)
+    throw new Error('policy "auto" needs the model\'s measured cost curve (LlamaCppModel: await model.calibrate()); or use policy "paper"');
+  if (!model.state || model.state.prior !== model.costCurve) model.state = new ModelState(model.costCurve);
+  return model.state;
 }
 
-/**
- * Sampled passes cost more than greedy ones (a softmax and a draw per predicted position), so they
- * refine their own copy of the model's cost curve instead of the one greedy requests rely on.
- */
-const sampledCurves = new WeakMap<CostCurve, CostCurve>();
-function costCurveFor(curve: CostCurve, mode: DecodingMode): CostCurve {
-  if (mode === "greedy") return curve;
-  let sampled = sampledCurves.get(curve);
-  if (!sampled) {
-    sampled = new CostCurve(curve.measured);
-    sampledCurves.set(curve, sampled);
-  }
-  return sampled;
-}
-
-export type DecodingMode = "greedy" | "sampled";
-
-/** The policy a request asks for (a fresh one per request: acceptance statistics are per request). */
+/** The policy a request asks for (a fresh one per request; its statistics are the model's, see ModelState). */
 export function resolvePolicy(model: TokenModel, request: Pick<GenerateRequest, "policy" | "n" | "k">, mode: DecodingMode = "greedy"): DraftPolicy {
   const policy = request.policy ?? (request.n !== undefined || request.k !== undefined ? "paper" : "auto");
   if (typeof policy !== "string") return policy;
   if (policy === "paper") return new FixedPolicy(request.n ?? 1, request.k ?? 20);
   if (policy === "auto") {
-    if (!model.costCurve)
-      throw new Error('policy "auto" needs the model\'s measured cost curve (LlamaCppModel: await model.calibrate()); or use policy "paper"');
-    return new CostAwarePolicy(costCurveFor(model.costCurve, mode), { acceptance: sharedAcceptance(model, mode) });
+    const learned = modelState(model).of(mode);
+    return new CostAwarePolicy(learned.costs, { acceptance: learned.acceptance });
   }
   throw new Error(`unknown policy ${JSON.stringify(policy)}: use one of ${POLICY_NAMES.join(", ")}`);
+}
+
+function wantsAutoPolicy(request: Pick<GenerateRequest, "policy" | "n" | "k">): boolean {
+  return (request.policy ?? (request.n !== undefined || request.k !== undefined ? "paper" : "auto")) === "auto";
 }
 
 function toTokens(model: TokenModel, input: string | readonly number[], bos: boolean): readonly number[] {
@@ -119,6 +99,7 @@ export async function generate(model: TokenModel, request: GenerateRequest): Pro
   const prompt = toTokens(model, request.prompt, true);
   const method = request.method ?? "llma";
   const sampling = resolveSampling(request);
+  if (method === "llma" && !request.proposer && wantsAutoPolicy(request) && !model.costCurve && model.ensureCostCurve) await model.ensureCostCurve();
   if (sampling && request.target !== undefined)
     throw new Error("target-oriented decoding forces a known output: it cannot be combined with sampling (temperature > 0)");
   const proposer =
@@ -146,6 +127,7 @@ export async function generate(model: TokenModel, request: GenerateRequest): Pro
       sampling,
       onText: request.onText,
       onTokens: request.onTokens,
+      onPass: request.onPass,
     });
   } finally {
     if (own) sequence.dispose();

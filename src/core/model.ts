@@ -1,4 +1,5 @@
 import type { CostCurve } from "./cost-model.js";
+import type { ModelState } from "./model-state.js";
 import type { SampleRequest } from "./sampling.js";
 
 /**
@@ -25,8 +26,18 @@ export interface TokenSequence {
 }
 
 export interface TokenModel {
-  /** What a forward pass over T tokens costs on this backend (measured); the cost-aware policy needs it. */
+  /** What a forward pass over T tokens costs on this backend (measured): the cost-aware policy's prior. */
   readonly costCurve?: CostCurve;
+  /**
+   * Measures (or loads) the cost curve when a request needs it and `costCurve` is absent (the backend
+   * knows how); without it, policy "auto" on a model with no curve is an error.
+   */
+  ensureCostCurve?(): Promise<CostCurve>;
+  /**
+   * What requests on this model have learned (pass costs, acceptance); generate() creates it from
+   * `costCurve` on first use and every later request on the model shares it.
+   */
+  state?: ModelState;
   /** Tokens of `text`; with `bos`, the model's beginning-of-sequence token first (if it has one). */
   tokenize(text: string, options?: { bos?: boolean }): number[];
   /** Text of `tokens`; `context` (tokens that precede them) lets leading spaces decode correctly. */

@@ -6,7 +6,7 @@
  * - {@link CostAwarePolicy}: picks the draft length that maximises expected tokens per unit of time,
  *   from the backend's measured cost curve and an online estimate of how many tokens will be accepted.
  */
-import { CostCurve } from "./cost-model.js";
+import { PassCostModel, type PassCosts } from "./cost-model.js";
 import type { SourceKind } from "./reference-index.js";
 
 export interface DraftContext {
@@ -37,6 +37,11 @@ function placementOf(context: DraftContext): Placement {
 export interface DraftPlan {
   readonly length: number;
   readonly rate: number;
+  /**
+   * Drafted to test an estimate the policy does not trust (a width whose cost is uncertain or stale),
+   * not because it is expected to pay; such passes are budgeted (see PassCostModel.mayExplore).
+   */
+  readonly exploratory?: boolean;
 }
 
 export interface DraftPolicy {
@@ -47,8 +52,8 @@ export interface DraftPolicy {
   plan?(context: DraftContext): DraftPlan;
   /** Feedback after verification: how many of the drafted tokens were accepted. */
   observe?(drafted: number, accepted: number, context: DraftContext): void;
-  /** Feedback on a forward pass's duration (tokens in the pass, milliseconds). */
-  observeCost?(tokens: number, ms: number): void;
+  /** Feedback on a forward pass's duration (tokens in the pass, milliseconds; whether it was exploratory). */
+  observeCost?(tokens: number, ms: number, exploratory?: boolean): void;
 }
 
 /** The paper's policy: copy up to k tokens whenever at least n tokens match. */
@@ -78,7 +83,14 @@ function lengthBucket(matchLength: number): number {
   return 6;
 }
 const LENGTH_BUCKETS = 7;
+/**
+ * Acceptance assumed before any observation, per length bucket: a context that matches a reference
+ * over 16+ tokens is far more likely to go on copying it than one that matches over a single token.
+ */
+const PRIOR_BY_LENGTH = [0.35, 0.45, 0.55, 0.65, 0.75, 0.8, 0.85];
 const SOURCES: readonly SourceKind[] = ["reference", "prompt", "output"];
+/** Observations after which a cell's estimate is trusted as it is (no optimism bonus). */
+const OPTIMISM_FADES_AFTER = 24;
 
 /**
  * Online acceptance estimate, per drafted token. The j-th token of a draft is checked only if the
@@ -101,9 +113,14 @@ export class AcceptanceModel {
    */
   constructor(
     private readonly priorWeight = 2,
-    private readonly prior = 0.6,
+    /** One prior for every length (tests); default: PRIOR_BY_LENGTH. */
+    private readonly prior?: number,
     private readonly decay = 0.999,
   ) {}
+
+  private priorAt(matchLength: number): number {
+    return this.prior ?? PRIOR_BY_LENGTH[lengthBucket(matchLength)];
+  }
 
   private pool(placement: Placement, matchLength: number): number {
     return PLACEMENTS.indexOf(placement) * LENGTH_BUCKETS + lengthBucket(matchLength);
@@ -117,9 +134,21 @@ export class AcceptanceModel {
   probability(source: SourceKind | undefined, matchLength: number, placement: Placement = "elsewhere"): number {
     const w = this.priorWeight;
     const pool = this.pool(placement, matchLength);
-    const pooled = (this.pooledHits[pool] + w * this.prior) / (this.pooledTrials[pool] + w);
+    const pooled = (this.pooledHits[pool] + w * this.priorAt(matchLength)) / (this.pooledTrials[pool] + w);
     const cell = this.cell(source, placement, matchLength);
     return (this.hits[cell] + w * pooled) / (this.trials[cell] + w);
+  }
+
+  /**
+   * The probability plus a bonus that vanishes with evidence (an upper confidence bound): a kind of
+   * draft that was never verified gets tried when it could pay, so an estimate that starts too low
+   * (an exact copy of the output in a reference) cannot starve for lack of observations.
+   */
+  optimisticProbability(source: SourceKind | undefined, matchLength: number, placement: Placement = "elsewhere"): number {
+    const p = this.probability(source, matchLength, placement);
+    const n = this.trials[this.cell(source, placement, matchLength)];
+    const fade = Math.max(0, 1 - n / OPTIMISM_FADES_AFTER);
+    return Math.min(1, p + fade * Math.sqrt((p * (1 - p)) / (n + this.priorWeight)));
   }
 
   /** Records a verified draft: tokens 1..accepted were accepted, token accepted+1 (if drafted) was not. */
@@ -149,15 +178,18 @@ export function expectedAccepted(d: number, first: number, rest: number): number
 /**
  * Picks the draft length d maximising expected tokens per millisecond, (1 + E[accepted(d)]) / cost(1 + d),
  * with d = 0 (a plain step) always a candidate, so a draft is verified only when it is expected to pay.
+ * Acceptance is priced optimistically where it has little evidence (AcceptanceModel.optimisticProbability).
+ * With a learned cost model, when nothing is expected to pay the policy may still draft what would pay
+ * at the optimistic cost of uncertain widths, within the model's exploration budget, so a prior curve
+ * that is too steep is found out instead of being believed for ever.
  */
 export class CostAwarePolicy implements DraftPolicy {
   readonly name = "auto";
   readonly acceptance: AcceptanceModel;
+  readonly costs: PassCosts;
 
-  constructor(
-    readonly costs: CostCurve,
-    options: { acceptance?: AcceptanceModel; maxDraft?: number } = {},
-  ) {
+  constructor(costs: PassCosts, options: { acceptance?: AcceptanceModel; maxDraft?: number } = {}) {
+    this.costs = costs;
     this.acceptance = options.acceptance ?? new AcceptanceModel();
     this.maxDraft = options.maxDraft ?? 64;
   }
@@ -169,16 +201,29 @@ export class CostAwarePolicy implements DraftPolicy {
   }
 
   plan(context: DraftContext): DraftPlan {
+    const best = this.bestLength(context, (width) => this.costs.cost(width));
+    if (!(this.costs instanceof PassCostModel) || !this.costs.mayExplore()) return best;
+    // Where the uncertain widths may be cheaper than believed, another length could be better: test
+    // it, within the budget. Its rate stays the best one's, so an exploration never outbids a draft
+    // of another candidate that is expected to pay more.
+    const learned = this.costs;
+    const explore = this.bestLength(context, (width) => learned.optimisticCost(width));
+    return explore.length !== best.length && explore.length > 0 && learned.uncertain(1 + explore.length)
+      ? { length: explore.length, rate: best.rate, exploratory: true }
+      : best;
+  }
+
+  private bestLength(context: DraftContext, cost: (width: number) => number): DraftPlan {
     const limit = Math.min(context.available, this.maxDraft);
     const placement = placementOf(context);
     let best = 0;
-    let bestRate = 1 / this.costs.cost(1);
+    let bestRate = 1 / cost(1);
     let reach = 1; // P(the first d tokens are all accepted)
     let expected = 0;
     for (let d = 1; d <= limit; d++) {
-      reach *= this.acceptance.probability(context.source, context.matchLength + d - 1, placement);
+      reach *= this.acceptance.optimisticProbability(context.source, context.matchLength + d - 1, placement);
       expected += reach;
-      const rate = (1 + expected) / this.costs.cost(1 + d);
+      const rate = (1 + expected) / cost(1 + d);
       if (rate > bestRate) {
         bestRate = rate;
         best = d;
@@ -191,7 +236,7 @@ export class CostAwarePolicy implements DraftPolicy {
     this.acceptance.observe(drafted, accepted, context);
   }
 
-  observeCost(tokens: number, ms: number): void {
-    this.costs.observe(tokens, ms);
+  observeCost(tokens: number, ms: number, exploratory = false): void {
+    if (this.costs instanceof PassCostModel) this.costs.observe(tokens, ms, exploratory);
   }
 }

@@ -8,6 +8,8 @@ export interface Draft {
   readonly context?: DraftContext;
   /** Text position the tokens were copied from (for continuing a copy). */
   readonly start?: number;
+  /** Drafted to test an uncertain cost estimate rather than because it is expected to pay (see DraftPlan). */
+  readonly exploratory?: boolean;
 }
 
 export const NO_DRAFT: Draft = { tokens: [] };
@@ -106,7 +108,7 @@ export class ReferenceProposer implements DraftProposer {
   }
 
   feedback(draft: Draft, accepted: number, passMs: number): void {
-    this.policy.observeCost?.(1 + draft.tokens.length, passMs);
+    this.policy.observeCost?.(1 + draft.tokens.length, passMs, draft.exploratory === true && draft.tokens.length > 0);
     if (draft.context === undefined || draft.start === undefined) {
       this.continuesAt = -1;
       return;
@@ -133,7 +135,8 @@ export class ReferenceProposer implements DraftProposer {
     };
     const plan = this.policy.plan?.(context);
     const length = plan?.length ?? this.policy.draftLength(context);
-    return { draft: { tokens: tokens.slice(0, length), context, start }, plan };
+    const exploratory = plan?.exploratory === true && length > 0 ? { exploratory: true } : {};
+    return { draft: { tokens: tokens.slice(0, length), context, start, ...exploratory }, plan };
   }
 
   private placementOf(start: number, window: RejoinWindow | undefined): Placement {

@@ -9,7 +9,9 @@ import { ensureModel } from "../../src/backends/model-cache.js";
 import { loadDataset, type Dataset } from "../../src/bench/dataset.js";
 import { oracleTime } from "../../src/bench/oracle.js";
 import { runBench, validateMethods } from "../../src/bench/runner.js";
-import { editedCopySet, lightlyEdited, swappedDocsSet } from "../../src/bench/sets.js";
+import { cacheHitSet, editedCopySet, lightlyEdited, swappedDocsSet } from "../../src/bench/sets.js";
+import { paperRequest } from "../../src/bench/prompts.js";
+import { PassTimes } from "../../src/bench/runner.js";
 import { CostCurve } from "../../src/core/cost-model.js";
 
 let rag: Dataset;
@@ -46,6 +48,32 @@ describe("derived sets", () => {
   });
 });
 
+describe("cache-hit set", () => {
+  it("gives each sample its own answer as a reference, never in the prompt", () => {
+    const set = cacheHitSet(rag);
+    const tokenizer = { tokenize: (text: string) => text.split(" ").map((_, i) => i), detokenize: () => "" };
+    const sample = set.samples[3];
+    const request = paperRequest(tokenizer, sample);
+    expect(request.references[0]).toBe(rag.samples[3].target);
+    expect(request.prompt.includes(rag.samples[3].target)).toBe(false);
+    expect(request.references.slice(1)).toEqual(paperRequest(tokenizer, rag.samples[3]).references);
+  });
+});
+
+describe("the run's own cost curve", () => {
+  it("takes each width's median from the run's passes and the prior's shape where a width never ran", () => {
+    const prior = CostCurve.linear(10, 10);
+    const passes = new PassTimes();
+    for (let i = 0; i < 9; i++) passes.add(1, i === 4 ? 500 : 40); // one burst, ignored by the median
+    for (let i = 0; i < 5; i++) passes.add(4, 100);
+    const curve = passes.curve(prior);
+    expect(curve.cost(1)).toBe(40);
+    expect(curve.cost(4)).toBe(100);
+    // Width 64 never ran: the prior's 64/1 ratio at this run's one-token price.
+    expect(curve.cost(64)).toBeCloseTo((prior.cost(64) / prior.cost(1)) * 40, 6);
+  });
+});
+
 describe("oracle bound", () => {
   const costs = CostCurve.linear(10, 5);
   it("equals greedy when nothing can be accepted", () => {
@@ -75,13 +103,21 @@ describe("runBench on the tiny model", () => {
   for (const mode of ["forced", "free"] as const) {
     it(`${mode}: one entry per (dataset, method), every method identical to greedy`, async () => {
       const datasets = [{ ...rag, samples: rag.samples.slice(0, 2) }];
-      const report = await runBench({ model, datasets, mode, methods: ["greedy", "llma", "llma-paper", "input-lookup"], limit: 2, maxTokens: 24 });
-      expect(report.entries).toHaveLength(4);
+      const methods = ["native", "native-default", "greedy", "llma", "llma-paper", "input-lookup"];
+      const report = await runBench({ model, datasets, mode, methods, limit: 2, maxTokens: 24 });
+      expect(report.entries).toHaveLength(methods.length);
       for (const entry of report.entries) {
-        expect(entry.identical, `${entry.method}`).toBe(2);
+        // node-llama-cpp's own generation gives llma's plain tokens with the same KV settings; its
+        // defaults (F16 KV) are other numerics and need not (forced mode emits the target anyway).
+        if (mode === "forced" || entry.method !== "native-default") expect(entry.identical, `${entry.method}`).toBe(2);
         expect(entry.speedup).toBeGreaterThan(0);
+        expect(entry.vsNative!.median).toBeGreaterThan(0);
+        expect(entry.vsNative!.q1).toBeLessThanOrEqual(entry.vsNative!.q3);
       }
       expect(report.entries.find((e) => e.method === "greedy")!.speedup).toBe(1);
+      expect(report.entries.find((e) => e.method === "native")!.vsNative!.median).toBe(1);
+      expect(report.nativeSettings["native-default"]).toMatch(/defaults/);
+      expect(report.datasets[0].measuredPasses).toBeGreaterThan(0);
       // The proposer's own time is measured (its size is a benchmark number, not a test's).
       const share = report.entries.find((e) => e.method === "llma")!.proposerShare;
       expect(share).not.toBeNull();

@@ -3,8 +3,9 @@
  * acceptance rule, and the decoder property "sampled output with references == without, token for token".
  */
 import { describe, expect, it } from "vitest";
-import { CostCurve } from "../../src/core/cost-model.js";
+import { CostCurve, PassCostModel } from "../../src/core/cost-model.js";
 import { decode } from "../../src/core/decoder.js";
+import type { TokenModel } from "../../src/core/model.js";
 import { generate, resolvePolicy } from "../../src/core/generate.js";
 import { CostAwarePolicy, FixedPolicy } from "../../src/core/policy.js";
 import { ReferenceProposer } from "../../src/core/proposer.js";
@@ -191,9 +192,10 @@ describe("policy for sampled requests", () => {
     const greedy = resolvePolicy(model, {}, "greedy") as CostAwarePolicy;
     const sampled = resolvePolicy(model, {}, "sampled") as CostAwarePolicy;
     const again = resolvePolicy(model, {}, "sampled") as CostAwarePolicy;
-    expect(greedy.costs).toBe(model.costCurve);
-    expect(sampled.costs).not.toBe(model.costCurve);
+    expect((greedy.costs as PassCostModel).prior).toBe(model.costCurve);
+    expect(sampled.costs).not.toBe(greedy.costs);
     expect(sampled.costs.cost(8)).toBeCloseTo(model.costCurve.cost(8), 9);
+    expect((model as TokenModel).state?.sampled.costs).toBe(sampled.costs);
     expect(again.costs).toBe(sampled.costs);
     expect(sampled.acceptance).not.toBe(greedy.acceptance);
     expect(again.acceptance).toBe(sampled.acceptance);
