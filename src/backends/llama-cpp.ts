@@ -157,6 +157,8 @@ export class LlamaCppModel implements TokenModel {
   readonly recurrent: boolean;
   /** How rejected draft tokens are dropped (see RollbackMode); "checkpoint" costs a pass per rejection. */
   readonly rollback: RollbackMode;
+  /** TokenModel: true with "checkpoint" rollback, so the cost-aware policy prices rejections. */
+  readonly rollbackReevaluates: boolean;
 
   private constructor(
     readonly path: string,
@@ -181,6 +183,7 @@ export class LlamaCppModel implements TokenModel {
     const insights = model.fileInsights;
     this.recurrent = insights.isRecurrent || insights.isHybrid;
     this.rollback = this.recurrent ? "checkpoint" : "truncate";
+    this.rollbackReevaluates = this.rollback === "checkpoint";
     const options = this.recurrent ? { checkpoints: { max: RECURRENT_CHECKPOINTS } } : {};
     for (const each of contexts) for (let i = 0; i < each.totalSequences; i++) this.free.push(each.getSequence(options));
     this.sequenceCount = this.free.length;

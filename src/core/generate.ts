@@ -97,7 +97,10 @@ export function resolvePolicy(model: TokenModel, request: Pick<GenerateRequest, 
   if (policy === "auto") {
     if (!model.costCurve)
       throw new Error('policy "auto" needs the model\'s measured cost curve (LlamaCppModel: await model.calibrate()); or use policy "paper"');
-    return new CostAwarePolicy(costCurveFor(model.costCurve, mode), { acceptance: sharedAcceptance(model, mode) });
+    return new CostAwarePolicy(costCurveFor(model.costCurve, mode), {
+      acceptance: sharedAcceptance(model, mode),
+      rollbackReevaluates: model.rollbackReevaluates === true,
+    });
   }
   throw new Error(`unknown policy ${JSON.stringify(policy)}: use one of ${POLICY_NAMES.join(", ")}`);
 }

@@ -149,6 +149,9 @@ export function expectedAccepted(d: number, first: number, rest: number): number
 /**
  * Picks the draft length d maximising expected tokens per millisecond, (1 + E[accepted(d)]) / cost(1 + d),
  * with d = 0 (a plain step) always a candidate, so a draft is verified only when it is expected to pay.
+ * On a model whose rollback re-evaluates (recurrent state), a draft rejected at its j-th token costs one
+ * more pass over the j kept tokens, so the expected cost of d is cost(1 + d) + sum over j <= d of
+ * P(first j - 1 accepted, j-th rejected) * cost(j).
  */
 export class CostAwarePolicy implements DraftPolicy {
   readonly name = "auto";
@@ -156,13 +159,16 @@ export class CostAwarePolicy implements DraftPolicy {
 
   constructor(
     readonly costs: CostCurve,
-    options: { acceptance?: AcceptanceModel; maxDraft?: number } = {},
+    options: { acceptance?: AcceptanceModel; maxDraft?: number; rollbackReevaluates?: boolean } = {},
   ) {
     this.acceptance = options.acceptance ?? new AcceptanceModel();
     this.maxDraft = options.maxDraft ?? 64;
+    this.rollbackReevaluates = options.rollbackReevaluates ?? false;
   }
 
   private readonly maxDraft: number;
+  /** Whether a rejected draft costs a re-evaluation of the kept tokens (see TokenModel.rollbackReevaluates). */
+  readonly rollbackReevaluates: boolean;
 
   draftLength(context: DraftContext): number {
     return this.plan(context).length;
@@ -175,10 +181,14 @@ export class CostAwarePolicy implements DraftPolicy {
     let bestRate = 1 / this.costs.cost(1);
     let reach = 1; // P(the first d tokens are all accepted)
     let expected = 0;
+    let rollback = 0; // expected cost of re-evaluating after a rejection (0 unless rollbackReevaluates)
     for (let d = 1; d <= limit; d++) {
-      reach *= this.acceptance.probability(context.source, context.matchLength + d - 1, placement);
+      const p = this.acceptance.probability(context.source, context.matchLength + d - 1, placement);
+      // Rejected at token d: the pass keeps [last token, d - 1 accepted] = d tokens, evaluated again.
+      if (this.rollbackReevaluates) rollback += reach * (1 - p) * this.costs.cost(d);
+      reach *= p;
       expected += reach;
-      const rate = (1 + expected) / this.costs.cost(1 + d);
+      const rate = (1 + expected) / (this.costs.cost(1 + d) + rollback);
       if (rate > bestRate) {
         bestRate = rate;
         best = d;
