@@ -135,17 +135,21 @@ describe("rollback of a rejected draft on recurrent state", () => {
 describe("lossless on the qwen35 model", () => {
   it(`llma output equals plain decoding (${CASES} random cases, rejected drafts included)`, async () => {
     const texts = await fuzzCorpus();
+    await model.calibrate(); // policy "auto" cases (pricing re-evaluations) need the cost curve; cached after the first run
     let drafted = 0;
     let accepted = 0;
+    let auto = 0;
     for (let seed = 1; seed <= CASES; seed++) {
       const result = await runFuzzCase(model, texts, 500_000 + seed, { maxTokens: 48 });
       expect(result.problem, `seed ${500_000 + seed}`).toBeUndefined();
       expect(result.ok).toBe(true);
+      if (result.kind.policy === "auto") auto++;
       drafted += result.draftedTokens;
       accepted += result.acceptedTokens;
     }
     // Drafts were verified, some accepted and some rejected (so rollbacks happened).
     expect(accepted).toBeGreaterThan(CASES);
     expect(drafted - accepted).toBeGreaterThan(CASES);
+    expect(auto).toBeGreaterThan(0);
   }, 600_000);
 });
