@@ -44,7 +44,7 @@ export function isRecurrentShape(shape: ModelShape): shape is Qwen35Shape {
 /** Recurrent shapes, merged into the writer's SHAPES (so `make-model --shape` and ensureModel know them). */
 export const RECURRENT_SHAPES: Readonly<Record<string, Qwen35Shape>> = Object.freeze({
   /**
-   * Fast test shape: 4 layers (3 Gated DeltaNet + 1 attention), every row a multiple of 256; ~2.2 M
+   * Fast test shape: 4 layers (3 Gated DeltaNet + 1 attention), every row a multiple of 256; ~2.6 M
    * parameters in the body plus 16.4 M in the two 32000-row vocabulary matrices. Loads in well under 1 s.
    */
   "qwen35-tiny": {
