@@ -52,6 +52,9 @@ export interface LlamaCppOptions {
 }
 
 export type KvCacheType = "Q8_0" | "BF16" | "F16" | "F32" | "Q4_0";
+export const KV_CACHE_TYPES: readonly KvCacheType[] = ["Q8_0", "BF16", "F16", "F32", "Q4_0"];
+/** Cache types whose batched passes reproduce single-token passes exactly (see kvCacheType). */
+export const BATCH_INVARIANT_KV_TYPES: readonly KvCacheType[] = ["Q8_0", "BF16", "Q4_0"];
 
 /**
  * How a sequence drops the rejected tail of a draft.
@@ -72,9 +75,6 @@ export type RollbackMode = "truncate" | "checkpoint";
  * recurrent state (~19 MB for Qwen3.5-0.8B), so node-llama-cpp's default of 32 is far too many.
  */
 const RECURRENT_CHECKPOINTS = 4;
-export const KV_CACHE_TYPES: readonly KvCacheType[] = ["Q8_0", "BF16", "F16", "F32", "Q4_0"];
-/** Cache types whose batched passes reproduce single-token passes exactly (see kvCacheType). */
-export const BATCH_INVARIANT_KV_TYPES: readonly KvCacheType[] = ["Q8_0", "BF16", "Q4_0"];
 
 /** Physical cores (not hyper-threads): llama.cpp's matrix kernels gain nothing from SMT siblings. */
 export function physicalCoreCount(): number {
