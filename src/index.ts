@@ -18,7 +18,7 @@ export { decode, type DecodeOptions, type DecodeResult, type DecodeStats, type S
 export { generate, type GenerateRequest } from "./core/generate.js";
 export { ForcedSequence } from "./core/target.js";
 export type { TokenModel, TokenSequence } from "./core/model.js";
-export { LlamaCppModel, physicalCoreCount, type LlamaCppOptions } from "./backends/llama-cpp.js";
+export { LlamaCppModel, physicalCoreCount, type LlamaCppOptions, type RollbackMode } from "./backends/llama-cpp.js";
 export { writeGgufModel, SHAPES, type Quant, type ModelShape } from "./backends/gguf-writer.js";
 export { ensureModel } from "./backends/model-cache.js";
 export { loadDataset, parseDataset, samplePrompt, type Dataset, type Sample } from "./bench/dataset.js";

@@ -12,6 +12,7 @@ import type { FileHandle } from "node:fs/promises";
 import { endianness } from "node:os";
 import { dirname } from "node:path";
 import { loadLlama2Vocab } from "./llama2-vocab.js";
+import { isRecurrentShape, qwen35Metadata, qwen35Tensors, RECURRENT_SHAPES } from "./gguf-recurrent.js";
 
 export type Quant = "Q8_0" | "Q4_0" | "F16";
 export const QUANTS: readonly Quant[] = ["Q8_0", "Q4_0", "F16"];
@@ -90,6 +91,8 @@ export const SHAPES: Readonly<Record<string, ModelShape>> = Object.freeze({
     ropeFreqBase: 10000,
     rmsEps: 1e-5,
   },
+  /** Hybrid shapes with recurrent state (Qwen3.5), see ./gguf-recurrent.ts. */
+  ...RECURRENT_SHAPES,
 });
 
 /** Zephyr / TinyLlama-chat template, with explicit newlines so it renders the same with or without trim_blocks. */
@@ -213,6 +216,8 @@ const LOGIT_SIGMA = 4.0;
 
 function buildTensorSpecs(shape: ModelShape, quant: Quant, nVocab: number): TensorSpec[] {
   const qType = GGML_TYPE[quant];
+  if (isRecurrentShape(shape))
+    return placeTensors(qwen35Tensors(shape, nVocab, EMBD_SIGMA, LOGIT_SIGMA).map(({ f32, ...t }) => ({ ...t, type: f32 ? GGML_TYPE.F32 : qType })));
   const headDim = shape.nEmbd / shape.nHead;
   const kvDim = shape.nHeadKv * headDim;
   const E = shape.nEmbd;
@@ -236,6 +241,11 @@ function buildTensorSpecs(shape: ModelShape, quant: Quant, nVocab: number): Tens
     mat(p + "ffn_up.weight", E, shape.nFf, "matrix", 1 / Math.sqrt(E));
     mat(p + "ffn_down.weight", shape.nFf, E, "matrix", 1 / Math.sqrt(shape.nFf));
   }
+  return placeTensors(specs);
+}
+
+/** Lays the tensors out in the data section, each at an aligned offset. */
+function placeTensors(specs: Omit<TensorSpec, "offset" | "nbytes">[]): TensorSpec[] {
   let offset = 0;
   return specs.map((s) => {
     const n = s.ne.reduce((a, b) => a * b, 1);
@@ -305,7 +315,7 @@ class ByteWriter {
   }
 }
 
-type KvValue =
+export type KvValue =
   | { t: "u32"; v: number }
   | { t: "i32"; v: number }
   | { t: "f32"; v: number }
@@ -391,13 +401,14 @@ function buildHeader(shape: ModelShape, quant: Quant, seed: number, tensors: Ten
     ["tokenizer.ggml.add_space_prefix", { t: "bool", v: true }],
     ["tokenizer.chat_template", { t: "str", v: ZEPHYR_CHAT_TEMPLATE }],
   ];
+  const keys = isRecurrentShape(shape) ? qwen35Metadata(shape, kv) : kv;
 
   const w = new ByteWriter();
   w.u32(0x46554747); // "GGUF"
   w.u32(3);
   w.u64(tensors.length);
-  w.u64(kv.length);
-  for (const [k, v] of kv) writeKv(w, k, v);
+  w.u64(keys.length);
+  for (const [k, v] of keys) writeKv(w, k, v);
   for (const t of tensors) {
     w.str(t.name);
     w.u32(t.ne.length);

@@ -57,6 +57,26 @@ export const KV_CACHE_TYPES: readonly KvCacheType[] = ["Q8_0", "BF16", "F16", "F
 /** Cache types whose batched passes reproduce single-token passes exactly (see kvCacheType). */
 export const BATCH_INVARIANT_KV_TYPES: readonly KvCacheType[] = ["Q8_0", "BF16", "Q4_0"];
 
+/**
+ * How a sequence drops the rejected tail of a draft.
+ * - "truncate": remove the tail's KV cells (transformers: the kept cells are exactly what one-by-one
+ *   decoding would have left);
+ * - "checkpoint": the model has recurrent state (Mamba, Gated DeltaNet, short-conv layers of a hybrid)
+ *   that every token overwrites, which llama.cpp cannot cut back (llama_memory_seq_rm refuses a partial
+ *   removal on recurrent memory). The sequence snapshots that state before each draft pass and, on a
+ *   rejection, restores the snapshot and re-evaluates the accepted tokens: exact, at the price of one
+ *   more pass over 1 + accepted tokens per rejected draft (plus copying the state once per draft).
+ */
+export type RollbackMode = "truncate" | "checkpoint";
+
+/**
+ * Checkpoints a recurrent sequence keeps. Only the latest is needed for rollback (the snapshot before
+ * the current draft pass, or the one node-llama-cpp takes after a rollback); a few older ones let a
+ * new request that shares a shorter prefix skip part of its re-evaluation. Each holds the whole
+ * recurrent state (~19 MB for Qwen3.5-0.8B), so node-llama-cpp's default of 32 is far too many.
+ */
+const RECURRENT_CHECKPOINTS = 4;
+
 /** Physical cores (not hyper-threads): llama.cpp's matrix kernels gain nothing from SMT siblings. */
 export function physicalCoreCount(): number {
   try {
@@ -134,6 +154,12 @@ export class LlamaCppModel implements TokenModel {
   readonly context: LlamaContext;
   /** Parallel sequences (requests that can generate at once). */
   readonly sequenceCount: number;
+  /** Whether the model has recurrent state (a recurrent or hybrid architecture: qwen35, mamba2, lfm2, ...). */
+  readonly recurrent: boolean;
+  /** How rejected draft tokens are dropped (see RollbackMode); "checkpoint" costs a pass per rejection. */
+  readonly rollback: RollbackMode;
+  /** TokenModel: true with "checkpoint" rollback, so the cost-aware policy prices rejections. */
+  readonly rollbackReevaluates: boolean;
 
   private constructor(
     readonly path: string,
@@ -155,7 +181,12 @@ export class LlamaCppModel implements TokenModel {
     this.contextSize = context.contextSize - 1;
     this.batchSize = context.batchSize;
     this.threads = context.currentThreads;
-    for (const each of contexts) for (let i = 0; i < each.totalSequences; i++) this.free.push(each.getSequence());
+    const insights = model.fileInsights;
+    this.recurrent = insights.isRecurrent || insights.isHybrid;
+    this.rollback = this.recurrent ? "checkpoint" : "truncate";
+    this.rollbackReevaluates = this.rollback === "checkpoint";
+    const options = this.recurrent ? { checkpoints: { max: RECURRENT_CHECKPOINTS } } : {};
+    for (const each of contexts) for (let i = 0; i < each.totalSequences; i++) this.free.push(each.getSequence(options));
     this.sequenceCount = this.free.length;
   }
 
@@ -242,7 +273,7 @@ export class LlamaCppModel implements TokenModel {
   async createSequence(): Promise<TokenSequence> {
     const sequence = this.free.pop();
     if (!sequence) throw new Error(`all ${this.sequenceCount} sequences of this model are in use`);
-    return new LlamaCppSequence(sequence, this.contextSize, () => this.free.push(sequence), this.samplerBytes);
+    return new LlamaCppSequence(sequence, this.contextSize, () => this.free.push(sequence), this.samplerBytes, this.rollback);
   }
 
   async dispose(): Promise<void> {
@@ -300,19 +331,25 @@ function reportNativeGarbage(bytes: number): void {
   collectGarbage?.(); // a major collection: a minor one leaves these wrappers alive (measured)
 }
 
-class LlamaCppSequence implements TokenSequence {
+export class LlamaCppSequence implements TokenSequence {
   /**
    * Sampling draws each predicted position with llama.cpp's dist sampler seeded with that position's
    * seed: u = uniform_real_distribution<double>(mt19937(seed)), inverse CDF over the chain's candidates.
    */
   readonly canSample = true;
   private released = false;
+  /** Tokens that rollbacks evaluated again (recurrent models only; 0 with "truncate"). */
+  reevaluatedTokens = 0;
   constructor(
     readonly sequence: LlamaContextSequence,
     private readonly capacity: number,
     private readonly release: () => void,
     private readonly samplerBytes: number,
-  ) {}
+    readonly rollback: RollbackMode = "truncate",
+  ) {
+    if (rollback === "checkpoint" && !sequence.needsCheckpoints)
+      throw new Error("internal error: a recurrent model's sequence does not take checkpoints, so rejected drafts could not be rolled back");
+  }
 
   get length(): number {
     return this.sequence.nextTokenIndex;
@@ -330,6 +367,10 @@ class LlamaCppSequence implements TokenSequence {
     if (tokens.length === 1 && predictFrom === 0 && !sample) return [await this.plainStep(tokens[0])];
     if (sample && sample.seeds.length !== tokens.length - predictFrom)
       throw new Error(`${sample.seeds.length} seeds for ${tokens.length - predictFrom} predicted positions`);
+    // A pass of several tokens may be cut back (a draft's rejected tail): on recurrent state that needs
+    // a snapshot of the state as it is now (see RollbackMode). takeCheckpoint does nothing when one
+    // exists at this position already (node-llama-cpp takes one after every rollback).
+    if (this.rollback === "checkpoint" && tokens.length > 1 && this.length > 0) await this.sequence.takeCheckpoint();
     const probabilities = sample?.onDistribution !== undefined;
     const items = tokens.map((token, i): Token | [Token, GenerateNext] => {
       if (i < predictFrom) return token as Token;
@@ -387,7 +428,19 @@ class LlamaCppSequence implements TokenSequence {
     if (length < 0 || length > current) throw new RangeError(`cannot truncate a sequence of ${current} tokens to ${length}`);
     if (length === current) return;
     if (length === 0) await this.sequence.clearHistory();
-    else await this.sequence.eraseContextTokenRanges([{ start: length, end: current }]);
+    else if (this.rollback === "truncate") await this.sequence.eraseContextTokenRanges([{ start: length, end: current }]);
+    else {
+      // node-llama-cpp 3.21: llama_memory_seq_rm fails on the recurrent part, so eraseContextTokenRanges
+      // restores the latest checkpoint at or before `length` and evaluates the tokens after it again
+      // (the snapshot evaluate() took before this draft: 1 + accepted tokens); without any checkpoint
+      // it would clear the sequence and evaluate all `length` tokens again, also exactly.
+      const meter = this.sequence.tokenMeter;
+      const before = meter.usedInputTokens;
+      await this.sequence.eraseContextTokenRanges([{ start: length, end: current }]);
+      this.reevaluatedTokens += meter.usedInputTokens - before;
+    }
+    if (this.sequence.nextTokenIndex !== length)
+      throw new Error(`rolling back to ${length} tokens left ${this.sequence.nextTokenIndex} in the sequence`);
   }
 
   dispose(): void {

@@ -46,7 +46,7 @@ export interface DecodeStats {
   readonly acceptedTokens: number;
   readonly tokensPerStep: number;
   readonly promptMs: number;
-  /** Time in forward passes after the prompt (verification included). */
+  /** Time in forward passes after the prompt (verification included, and on recurrent models the re-evaluation after a rejected draft). */
   readonly forwardMs: number;
   /** Time spent in the proposer after the prompt (matching, the policy's choice, its feedback): llma's overhead per step. */
   readonly draftMs: number;
@@ -188,7 +188,11 @@ export async function decode(
       draftSteps++;
       draftedTokens += draft.tokens.length;
       acceptedTokens += verdict.accepted;
-      if (verdict.accepted < draft.tokens.length) await sequence.truncate(sequence.length - (draft.tokens.length - verdict.accepted));
+      if (verdict.accepted < draft.tokens.length) {
+        const tRollback = performance.now();
+        await sequence.truncate(sequence.length - (draft.tokens.length - verdict.accepted));
+        forwardMs += performance.now() - tRollback; // a pass of its own on recurrent models
+      }
     }
     const acceptedDraft = draft.tokens.slice(0, verdict.accepted);
     // The proposer sees every emitted token; `next` is shown at the top of the next iteration.

@@ -73,7 +73,7 @@ export function resolvePolicy(model: TokenModel, request: Pick<GenerateRequest, 
   if (policy === "paper") return new FixedPolicy(request.n ?? 1, request.k ?? 20);
   if (policy === "auto") {
     const learned = modelState(model).of(mode);
-    return new CostAwarePolicy(learned.costs, { acceptance: learned.acceptance });
+    return new CostAwarePolicy(learned.costs, { acceptance: learned.acceptance, rollbackReevaluates: model.rollbackReevaluates === true });
   }
   throw new Error(`unknown policy ${JSON.stringify(policy)}: use one of ${POLICY_NAMES.join(", ")}`);
 }

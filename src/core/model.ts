@@ -48,5 +48,11 @@ export interface TokenModel {
   readonly contextSize: number;
   /** Most tokens one evaluate() call may append. */
   readonly batchSize: number;
+  /**
+   * Whether truncating a sequence re-evaluates the tokens it keeps since the last pass (models with
+   * recurrent state: their state cannot be cut back, the backend restores a snapshot and evaluates the
+   * kept tokens again). Then a rejected draft costs one more pass, which the cost-aware policy weighs.
+   */
+  readonly rollbackReevaluates?: boolean;
   createSequence(): Promise<TokenSequence>;
 }

@@ -182,19 +182,25 @@ export function expectedAccepted(d: number, first: number, rest: number): number
  * With a learned cost model, when nothing is expected to pay the policy may still draft what would pay
  * at the optimistic cost of uncertain widths, within the model's exploration budget, so a prior curve
  * that is too steep is found out instead of being believed for ever.
+ * On a model whose rollback re-evaluates (recurrent state), a draft rejected at its j-th token costs one
+ * more pass over the j kept tokens, so the expected cost of d is cost(1 + d) + sum over j <= d of
+ * P(first j - 1 accepted, j-th rejected) * cost(j).
  */
 export class CostAwarePolicy implements DraftPolicy {
   readonly name = "auto";
   readonly acceptance: AcceptanceModel;
   readonly costs: PassCosts;
 
-  constructor(costs: PassCosts, options: { acceptance?: AcceptanceModel; maxDraft?: number } = {}) {
+  constructor(costs: PassCosts, options: { acceptance?: AcceptanceModel; maxDraft?: number; rollbackReevaluates?: boolean } = {}) {
     this.costs = costs;
     this.acceptance = options.acceptance ?? new AcceptanceModel();
     this.maxDraft = options.maxDraft ?? 64;
+    this.rollbackReevaluates = options.rollbackReevaluates ?? false;
   }
 
   private readonly maxDraft: number;
+  /** Whether a rejected draft costs a re-evaluation of the kept tokens (see TokenModel.rollbackReevaluates). */
+  readonly rollbackReevaluates: boolean;
 
   draftLength(context: DraftContext): number {
     return this.plan(context).length;
@@ -220,10 +226,14 @@ export class CostAwarePolicy implements DraftPolicy {
     let bestRate = 1 / cost(1);
     let reach = 1; // P(the first d tokens are all accepted)
     let expected = 0;
+    let rollback = 0; // expected cost of re-evaluating after a rejection (0 unless rollbackReevaluates)
     for (let d = 1; d <= limit; d++) {
-      reach *= this.acceptance.optimisticProbability(context.source, context.matchLength + d - 1, placement);
+      const p = this.acceptance.optimisticProbability(context.source, context.matchLength + d - 1, placement);
+      // Rejected at token d: the pass keeps [last token, d - 1 accepted] = d tokens, evaluated again.
+      if (this.rollbackReevaluates) rollback += reach * (1 - p) * cost(d);
+      reach *= p;
       expected += reach;
-      const rate = (1 + expected) / cost(1 + d);
+      const rate = (1 + expected) / (cost(1 + d) + rollback);
       if (rate > bestRate) {
         bestRate = rate;
         best = d;
