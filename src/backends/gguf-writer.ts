@@ -107,7 +107,7 @@ export const SHAPES: Readonly<Record<string, ModelShape>> = Object.freeze({
   },
   /**
    * Like tiny, with rows that are multiples of 256 so the K-quant recipes apply (Q4_K_M, Q5_K_M, Q6_K),
-   * and GQA (2 KV heads for 4 query heads). ~17.9 M parameters; loads in well under 1 s.
+   * and GQA (2 KV heads for 4 query heads). ~17.6 M parameters; loads in well under 1 s.
    */
   "tiny-k": {
     name: "tiny-k",
