@@ -13,9 +13,24 @@ import { endianness } from "node:os";
 import { dirname } from "node:path";
 import { loadLlama2Vocab } from "./llama2-vocab.js";
 import { isRecurrentShape, qwen35Metadata, qwen35Tensors, RECURRENT_SHAPES } from "./gguf-recurrent.js";
+import { f32ToF16Bits } from "./f16.js";
+import {
+  generateKQuantBlocks,
+  isKQuantRecipe,
+  isKQuantType,
+  KQUANT_BLOCK_BYTES,
+  KQUANT_FILE_TYPE,
+  KQUANT_RECIPES,
+  QK_K,
+  tensorTypeFor,
+} from "./gguf-kquants.js";
+import type { KQuantRecipe } from "./gguf-kquants.js";
 
-export type Quant = "Q8_0" | "Q4_0" | "F16";
-export const QUANTS: readonly Quant[] = ["Q8_0", "Q4_0", "F16"];
+export { f32ToF16Bits } from "./f16.js";
+
+/** Legacy quants put every matrix in one type; the K-quant recipes mix types per tensor as llama.cpp does (./gguf-kquants.ts). */
+export type Quant = "Q8_0" | "Q4_0" | "F16" | KQuantRecipe;
+export const QUANTS: readonly Quant[] = ["Q8_0", "Q4_0", "F16", ...KQUANT_RECIPES];
 
 /**
  * Version of the bytes this writer produces for a given (shape, quant, seed). Bump it whenever the
@@ -93,6 +108,21 @@ export const SHAPES: Readonly<Record<string, ModelShape>> = Object.freeze({
   },
   /** Hybrid shapes with recurrent state (Qwen3.5), see ./gguf-recurrent.ts. */
   ...RECURRENT_SHAPES,
+  /**
+   * Like tiny, with rows that are multiples of 256 so the K-quant recipes apply (Q4_K_M, Q5_K_M, Q6_K),
+   * and GQA (2 KV heads for 4 query heads). ~17.6 M parameters; loads in well under 1 s.
+   */
+  "tiny-k": {
+    name: "tiny-k",
+    nEmbd: 256,
+    nLayer: 2,
+    nHead: 4,
+    nHeadKv: 2,
+    nFf: 512,
+    contextLength: 2048,
+    ropeFreqBase: 10000,
+    rmsEps: 1e-5,
+  },
 });
 
 /** Zephyr / TinyLlama-chat template, with explicit newlines so it renders the same with or without trim_blocks. */
@@ -112,7 +142,7 @@ const QK = 32; // elements per Q8_0 / Q4_0 block
 // ggml tensor types
 const GGML_TYPE = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8 } as const;
 // llama_ftype
-const FILE_TYPE: Record<Quant, number> = { F16: 1, Q4_0: 2, Q8_0: 7 };
+const FILE_TYPE: Record<Quant, number> = { F16: 1, Q4_0: 2, Q8_0: 7, ...KQUANT_FILE_TYPE };
 
 /** Resolves a shape name (or validates a custom shape); throws naming the bad value and the valid ones. */
 export function resolveShape(shape: string | ModelShape): ModelShape {
@@ -196,6 +226,7 @@ function tensorBytes(type: number, n: number): number {
     case GGML_TYPE.Q4_0:
       return (n / QK) * 18;
     default:
+      if (isKQuantType(type)) return (n / QK_K) * KQUANT_BLOCK_BYTES[type];
       throw new Error(`unsupported ggml type ${type}`);
   }
 }
@@ -215,15 +246,15 @@ const EMBD_SIGMA = 3.0;
 const LOGIT_SIGMA = 4.0;
 
 function buildTensorSpecs(shape: ModelShape, quant: Quant, nVocab: number): TensorSpec[] {
-  const qType = GGML_TYPE[quant];
+  const typeOf = (name: string, ne: number[]) => (isKQuantRecipe(quant) ? tensorTypeFor(quant, name, ne, shape) : GGML_TYPE[quant]);
   if (isRecurrentShape(shape))
-    return placeTensors(qwen35Tensors(shape, nVocab, EMBD_SIGMA, LOGIT_SIGMA).map(({ f32, ...t }) => ({ ...t, type: f32 ? GGML_TYPE.F32 : qType })));
+    return placeTensors(qwen35Tensors(shape, nVocab, EMBD_SIGMA, LOGIT_SIGMA).map(({ f32, ...t }) => ({ ...t, type: f32 ? GGML_TYPE.F32 : typeOf(t.name, t.ne) })));
   const headDim = shape.nEmbd / shape.nHead;
   const kvDim = shape.nHeadKv * headDim;
   const E = shape.nEmbd;
   const specs: Omit<TensorSpec, "offset" | "nbytes">[] = [];
   const mat = (name: string, ne0: number, ne1: number, kind: TensorKind, sigma: number) =>
-    specs.push({ name, ne: [ne0, ne1], type: qType, kind, sigma });
+    specs.push({ name, ne: [ne0, ne1], type: typeOf(name, [ne0, ne1]), kind, sigma });
   const norm = (name: string) => specs.push({ name, ne: [E], type: GGML_TYPE.F32, kind: "norm", sigma: 1 });
 
   mat("token_embd.weight", E, nVocab, "embd", EMBD_SIGMA);
@@ -443,32 +474,6 @@ export function planGgufModel(shape: string | ModelShape, quant: Quant, seed: nu
 // ---------------------------------------------------------------------------------------------------
 // Random data
 
-const f32Scratch = new Float32Array(1);
-const u32Scratch = new Uint32Array(f32Scratch.buffer);
-
-/** IEEE 754 half-precision bits of v (round to nearest). */
-export function f32ToF16Bits(v: number): number {
-  f32Scratch[0] = v;
-  const x = u32Scratch[0];
-  const sign = (x >>> 16) & 0x8000;
-  const e = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (e === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const exp = e - 127 + 15;
-  if (exp >= 31) return sign | 0x7c00;
-  if (exp <= 0) {
-    if (exp < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - exp;
-    let h = mant >>> shift;
-    if ((mant >>> (shift - 1)) & 1) h++;
-    return sign | h;
-  }
-  let h = sign | (exp << 10) | (mant >>> 13);
-  if (mant & 0x1000) h++; // may carry into the exponent, which is the correct rounding
-  return h;
-}
-
 /** xorshift128 state, seeded through splitmix32 from (seed, stream). */
 function seedState(seed: number, stream: number): Uint32Array {
   let s = (Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(stream + 1, 0x85ebca77)) >>> 0;
@@ -593,6 +598,12 @@ async function generateTensor(
       }
       await emit(c, m * 2);
     }
+    return;
+  }
+
+  if (isKQuantType(t.type)) {
+    const stream = { fillRandom: (w: Uint32Array, n: number) => fillRandom(w, n, st), next, emit, maxChunkBytes: CHUNK_BYTES };
+    await generateKQuantBlocks(t.type, t.nbytes / KQUANT_BLOCK_BYTES[t.type], t.sigma, stream);
     return;
   }
 

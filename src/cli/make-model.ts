@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { SHAPES, writeGgufModel, type Quant } from "../backends/gguf-writer.js";
+import { QUANTS, SHAPES, writeGgufModel, type Quant } from "../backends/gguf-writer.js";
 import { integerOption, log } from "./options.js";
 
 export function makeModelCommand(): Command {
@@ -8,7 +8,7 @@ export function makeModelCommand(): Command {
       "Write a LLaMA-architecture GGUF model with seeded random weights and the real LLaMA-2 tokenizer, for tests and benchmarks (timing depends on shape, not on weight values).",
     )
     .requiredOption("--shape <shape>", `model shape: ${Object.keys(SHAPES).join(", ")}`)
-    .option("--quant <quant>", "weight type: Q8_0, Q4_0 or F16", "Q8_0")
+    .option("--quant <quant>", `weight type: ${QUANTS.join(", ")} (the K-quant recipes need the tiny-k, tinyllama-1.1b or llama-7b shape)`, "Q8_0")
     .requiredOption("--out <file>", "output GGUF path")
     .option("--seed <n>", "random seed", integerOption("--seed", 0, 2 ** 31 - 1), 1)
     .addHelpText("after", "\nExample:\n  llma make-model --shape tinyllama-1.1b --quant Q8_0 --out tinyllama-1.1b-q8_0.gguf")
