@@ -23,6 +23,7 @@ import {
 import { CostCurve } from "../core/cost-model.js";
 import type { TokenModel, TokenSequence } from "../core/model.js";
 import type { DistributionOptions, SampleRequest } from "../core/sampling.js";
+import type { ExactnessVerdict } from "./exactness.js";
 
 export interface LlamaCppOptions {
   /** Path of a GGUF file, or an `hf:` URI that node-llama-cpp resolves (needs network). */
@@ -49,6 +50,11 @@ export interface LlamaCppOptions {
   readonly kvCacheType?: KvCacheType;
   /** Where `hf:` models are downloaded to. */
   readonly modelsDirectory?: string;
+  /**
+   * Measure (or load the cached verdict) whether batched passes equal one-token passes (default true;
+   * see ./exactness.ts). generate() reads `exactness` to keep strict mode lossless.
+   */
+  readonly probeExactness?: boolean;
 }
 
 export type KvCacheType = "Q8_0" | "BF16" | "F16" | "F32" | "Q4_0";
@@ -126,6 +132,7 @@ export class LlamaCppModel implements TokenModel {
   readonly batchSize: number;
   readonly threads: number;
   readonly kvCacheType: KvCacheType;
+  readonly flashAttention: boolean;
   /** Whether a GPU may be used ("auto") or not (false). */
   readonly gpu: "auto" | false;
   private readonly free: LlamaContextSequence[] = [];
@@ -145,6 +152,7 @@ export class LlamaCppModel implements TokenModel {
   ) {
     this.gpu = gpu;
     this.kvCacheType = kvCacheType;
+    this.flashAttention = contexts[0].flashAttention === true;
     // node-llama-cpp keeps one cell of a sequence free: a pass that would fill the last one first
     // "shifts" the context (erases its beginning), which changes the output and, with a quantized KV
     // cache, crashed the process (SIGSEGV; found by test/backends/bad-input.test.ts). So the decoder
@@ -196,7 +204,22 @@ export class LlamaCppModel implements TokenModel {
       await model.dispose();
       throw error;
     }
-    return new LlamaCppModel(path, llama, model, contexts, options.gpu ?? false, kvCacheType);
+    const loaded = new LlamaCppModel(path, llama, model, contexts, options.gpu ?? false, kvCacheType);
+    if (options.probeExactness ?? true) await loaded.checkExactness().catch(async (error: unknown) => {
+      await loaded.dispose();
+      throw error;
+    });
+    return loaded;
+  }
+
+  /** Whether batched passes equal one-token passes here (set by checkExactness(); load() runs it by default). */
+  exactness?: ExactnessVerdict;
+
+  /** Probes (or loads the cached verdict of) the exactness of batched passes; see ./exactness.ts. */
+  async checkExactness(options: { refresh?: boolean; onProbe?: () => void } = {}): Promise<ExactnessVerdict> {
+    const { exactnessFor } = await import("./exactness.js");
+    this.exactness = await exactnessFor(this, options);
+    return this.exactness;
   }
 
   /** Measured cost curve (after calibrate()); used by the cost-aware policy. */
@@ -292,7 +315,7 @@ function reportNativeGarbage(bytes: number): void {
   collectGarbage?.(); // a major collection: a minor one leaves these wrappers alive (measured)
 }
 
-class LlamaCppSequence implements TokenSequence {
+export class LlamaCppSequence implements TokenSequence {
   /**
    * Sampling draws each predicted position with llama.cpp's dist sampler seeded with that position's
    * seed: u = uniform_real_distribution<double>(mt19937(seed)), inverse CDF over the chain's candidates.
