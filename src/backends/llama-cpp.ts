@@ -62,6 +62,13 @@ export const KV_CACHE_TYPES: readonly KvCacheType[] = ["Q8_0", "BF16", "F16", "F
 /** Cache types whose batched passes reproduce single-token passes exactly (see kvCacheType). */
 export const BATCH_INVARIANT_KV_TYPES: readonly KvCacheType[] = ["Q8_0", "BF16", "Q4_0"];
 
+/** Validates a KV cache type name (e.g. from the command line). */
+export function resolveKvCacheType(type: string): KvCacheType {
+  const upper = type.toUpperCase();
+  if (!(KV_CACHE_TYPES as readonly string[]).includes(upper)) throw new Error(`unknown KV cache type ${JSON.stringify(type)}: use one of ${KV_CACHE_TYPES.join(", ")}`);
+  return upper as KvCacheType;
+}
+
 /** Physical cores (not hyper-threads): llama.cpp's matrix kernels gain nothing from SMT siblings. */
 export function physicalCoreCount(): number {
   try {

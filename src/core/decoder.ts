@@ -1,3 +1,4 @@
+import { outputIsExact, type ExactnessMode } from "./exactness.js";
 import type { TokenModel, TokenSequence } from "./model.js";
 import { OutputText } from "./output-text.js";
 import { NO_DRAFT, type Draft, type DraftProposer } from "./proposer.js";
@@ -24,6 +25,11 @@ export interface DecodeOptions {
   readonly onText?: (text: string) => void;
   /** Tokens as they are accepted (several per forward pass when a draft is accepted). */
   readonly onTokens?: (tokens: readonly number[]) => void;
+  /**
+   * Widest forward pass after the prompt (1 + draft tokens); 1 means no drafting. Keeps verification to
+   * widths the backend computes exactly like one-token passes (see exactness.ts); default: the batch.
+   */
+  readonly maxPassWidth?: number;
 }
 
 export interface DecodeStats {
@@ -46,6 +52,14 @@ export interface DecodeStats {
   readonly totalMs: number;
   /** The request seed, when sampling (replay the output with it). */
   readonly seed?: number;
+  /** Whether the output is guaranteed identical to plain decoding (see exactness.ts; absent: the model's exactness is unknown). */
+  readonly exact?: boolean;
+  /** The pass width limit applied (absent: none but the batch). */
+  readonly maxPassWidth?: number;
+  /** The widest verification pass run after the prompt. */
+  readonly widestPass: number;
+  /** The exactness mode of the request (set by generate()). */
+  readonly exactness?: ExactnessMode;
 }
 
 export interface DecodeResult {
@@ -73,6 +87,9 @@ export async function decode(
   if (prompt.length === 0) throw new Error("the prompt is empty: at least one token (e.g. BOS) is needed");
   if (prompt.length >= model.contextSize)
     throw new Error(`the prompt has ${prompt.length} tokens but the context holds ${model.contextSize}: shorten it or raise contextSize`);
+  const { maxPassWidth } = options;
+  if (maxPassWidth !== undefined && (!Number.isInteger(maxPassWidth) || maxPassWidth < 1))
+    throw new RangeError(`maxPassWidth must be an integer >= 1, got ${maxPassWidth}`);
 
   const sampling = isSampling(options.sampling) ? options.sampling : undefined;
   if (sampling) {
@@ -96,6 +113,7 @@ export async function decode(
   let promptMs = 0;
   let forwardMs = 0;
   let draftMs = 0;
+  let widestPass = 0;
   let stopReason: StopReason | undefined;
 
   const flushText = (final: boolean) => {
@@ -156,7 +174,7 @@ export async function decode(
     const tObserve = performance.now();
     proposer?.observe([next], "output");
     draftMs += performance.now() - tObserve;
-    const maxDraft = Math.min(maxTokens - tokens.length - 1, room, model.batchSize - 1);
+    const maxDraft = Math.min(maxTokens - tokens.length - 1, room, model.batchSize - 1, (maxPassWidth ?? Infinity) - 1);
     let draft: Draft = NO_DRAFT;
     if (proposer && maxDraft > 0) {
       const t0 = performance.now();
@@ -170,6 +188,7 @@ export async function decode(
     const passMs = performance.now() - t0;
     forwardMs += passMs;
     steps++;
+    widestPass = Math.max(widestPass, 1 + draft.tokens.length);
 
     const verdict = verify(draft.tokens, predictions);
     const tFeedback = performance.now();
@@ -210,8 +229,15 @@ export async function decode(
       draftMs,
       totalMs,
       ...(sampling ? { seed } : {}),
+      ...withDefined({ exact: outputIsExact(model.exactness, widestPass, reused, maxPassWidth), maxPassWidth }),
+      widestPass,
     },
   };
+}
+
+/** The entries whose values are defined (so absent stats stay absent in JSON and equality checks). */
+function withDefined<T extends Record<string, unknown>>(entries: T): Partial<T> {
+  return Object.fromEntries(Object.entries(entries).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
 function commonPrefixLength(a: readonly number[], b: readonly number[]): number {

@@ -1,5 +1,6 @@
 import { CostCurve } from "./cost-model.js";
 import { decode, type DecodeResult } from "./decoder.js";
+import { passWidthLimit, resolveExactnessMode, type ExactnessMode } from "./exactness.js";
 import type { TokenModel, TokenSequence } from "./model.js";
 import { AcceptanceModel, CostAwarePolicy, FixedPolicy, type DraftPolicy } from "./policy.js";
 import { ReferenceProposer, type DraftProposer } from "./proposer.js";
@@ -50,6 +51,14 @@ export interface GenerateRequest {
   readonly proposer?: DraftProposer;
   /** Use this sequence instead of taking one from the model (it is not disposed). */
   readonly sequence?: TokenSequence;
+  /**
+   * "strict" (default): drafts are verified only in passes the model computes exactly like one-token
+   * passes (model.exactness), so the output is plain decoding's; "relaxed": draft at any width, and
+   * stats.exact says whether the output is still guaranteed identical.
+   */
+  readonly exactness?: ExactnessMode;
+  /** Widest forward pass to run (1 + draft tokens); strict mode narrows it further. */
+  readonly maxPassWidth?: number;
 }
 
 export const DEFAULT_MAX_TOKENS = 256;
@@ -138,7 +147,8 @@ export async function generate(model: TokenModel, request: GenerateRequest): Pro
       const target = toTokens(model, request.target, false);
       sequence = new ForcedSequence(sequence, prompt.length, target, endOfGenerationToken(model));
     }
-    return await decode(model, sequence, prompt, {
+    const exactness = resolveExactnessMode(request.exactness);
+    const result = await decode(model, sequence, prompt, {
       maxTokens: request.maxTokens ?? DEFAULT_MAX_TOKENS,
       stop: request.stop,
       signal: request.signal,
@@ -146,7 +156,9 @@ export async function generate(model: TokenModel, request: GenerateRequest): Pro
       sampling,
       onText: request.onText,
       onTokens: request.onTokens,
+      maxPassWidth: passWidthLimit(model.exactness, exactness, request.maxPassWidth),
     });
+    return { ...result, stats: { ...result.stats, exactness } };
   } finally {
     if (own) sequence.dispose();
   }
