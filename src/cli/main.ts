@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { benchCommand } from "./bench.js";
 import { cacheCommand } from "./cache.js";
+import { checkCommand } from "./check.js";
 import { demoCommand } from "./demo.js";
 import { fuzzCommand } from "./fuzz.js";
 import { generateCommand } from "./generate.js";
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   program.addCommand(indexCommand());
   program.addCommand(ragCommand());
   program.addCommand(cacheCommand());
+  program.addCommand(checkCommand());
   program.addCommand(fuzzCommand(), { hidden: true }); // a developer check: `npm run fuzz`
   for (const command of program.commands) command.exitOverride();
   return program;
