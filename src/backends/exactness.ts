@@ -18,7 +18,7 @@
  */
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import type { Token } from "node-llama-cpp";
+import { GgufFileType, type Token } from "node-llama-cpp";
 import type { PassExactness } from "../core/model.js";
 import type { LlamaCppModel } from "./llama-cpp.js";
 import { LlamaCppSequence } from "./llama-cpp.js";
@@ -69,6 +69,8 @@ export interface ExactnessVerdict extends PassExactness {
   readonly settings: ProbeSettings;
   /** Whether this verdict came from the cache file. */
   readonly cached?: boolean;
+  /** The weights' type (general.file_type, e.g. MOSTLY_F16): the remedy depends on it. */
+  readonly weights?: string | null;
 }
 
 export interface ProbeOptions {
@@ -239,7 +241,7 @@ export async function exactnessFor(
     options.bitsEvery ?? DEFAULT_BITS_EVERY,
   ]);
   const hit = (await readCache(file))[key];
-  if (hit && !options.refresh && Array.isArray(hit.verdict?.widths)) return { ...hit.verdict, cached: true };
+  if (hit && !options.refresh && Array.isArray(hit.verdict?.widths)) return { ...hit.verdict, weights: weightsOf(model), cached: true };
   options.onProbe?.();
   const verdict = await probeExactness(model, options);
   // Re-read: another process may have added verdicts meanwhile; write a whole new file, then rename.
@@ -249,7 +251,13 @@ export async function exactnessFor(
   const tmp = `${file}.tmp-${process.pid}`;
   await writeFile(tmp, `${JSON.stringify(cache, null, 1)}\n`);
   await rename(tmp, file);
-  return { ...verdict, cached: false };
+  return { ...verdict, weights: weightsOf(model), cached: false };
+}
+
+/** The model's general.file_type by name (MOSTLY_Q8_0, MOSTLY_F16, ...), or null when the file does not say. */
+function weightsOf(model: LlamaCppModel): string | null {
+  const fileType = model.model.fileInfo.metadata?.general?.file_type;
+  return typeof fileType === "number" ? (GgufFileType[fileType] ?? `file type ${fileType}`) : null;
 }
 
 async function readCache(file: string): Promise<CacheFile> {
@@ -271,6 +279,8 @@ export function exactnessAdvice(verdict: ExactnessVerdict): string[] {
     advice.push(
       `use --kv-type Q8_0 (or BF16): an ${settings.kvCacheType} KV cache takes other CPU flash-attention kernels by batch width and cache length (not exact past 256 cells)`,
     );
+  if (verdict.weights && /F16|F32|BF16/.test(verdict.weights))
+    advice.push(`use Q8_0 or Q4_0 weights: ${verdict.weights} weights take another matrix-multiplication path in batched passes than in one-token passes (not exact at any width on the CPU)`);
   if (settings.backend !== false) advice.push(`run on the CPU (without --gpu): the ${settings.backend} backend's kernels differ by batch width`);
   if (advice.length === 0) advice.push("try another weight type (Q8_0 or Q4_0 weights are exact on llama.cpp's CPU backend with a Q8_0 KV cache)");
   return advice;

@@ -53,6 +53,8 @@ export interface MatrixCell {
   readonly cached?: boolean;
   /** For a cell that is not exact: the settings that made the same weights exact (e.g. "KV Q8_0"), or null. */
   readonly madeExactBy?: string | null;
+  /** For a cell no tried setting made exact: other weight types of the shape that are exact with this KV type and threads. */
+  readonly exactWithOtherWeights?: readonly string[];
   /** Why the cell could not be probed (a weight type the shape does not support, a load failure). */
   readonly error?: string;
 }
@@ -128,7 +130,11 @@ export function withRemedies(cells: readonly MatrixCell[]): MatrixCell[] {
     const threads = same.filter((other) => other.kvCacheType === cell.kvCacheType).map((other) => `${other.threads} thread(s)`);
     const both = same.map((other) => `KV ${other.kvCacheType} + ${other.threads} thread(s)`);
     const remedy = kv.length > 0 ? kv.join(" or ") : threads.length > 0 ? threads.join(" or ") : both.length > 0 ? both.join(" or ") : null;
-    return { ...cell, madeExactBy: remedy };
+    if (remedy !== null) return { ...cell, madeExactBy: remedy };
+    const otherWeights = cells
+      .filter((other) => other.exact === true && other.shape === cell.shape && other.kvCacheType === cell.kvCacheType && other.threads === cell.threads)
+      .map((other) => other.quant);
+    return { ...cell, madeExactBy: null, exactWithOtherWeights: otherWeights };
   });
 }
 
@@ -141,10 +147,15 @@ function describeCell(cell: MatrixCell): string {
   return `${failed.map((w) => w.width).join(", ")} (${kind} from ${first.firstDiff?.cachedTokens ?? "?"} cached)`;
 }
 
+function noRemedy(cell: MatrixCell): string {
+  const others = cell.exactWithOtherWeights ?? [];
+  return others.length > 0 ? `none tried; ${others.join(" or ")} weights are exact here` : "none tried";
+}
+
 export function renderMatrixMarkdown(matrix: ExactnessMatrix, command?: string): string {
   const rows = matrix.cells.map(
     (cell) =>
-      `| ${cell.shape} | ${cell.quant} | ${cell.kvCacheType} | ${cell.threads} | ${cell.error !== undefined ? "?" : cell.exact ? "**yes**" : "no"} | ${cell.exactUpTo ?? "–"} | ${describeCell(cell)} | ${cell.exact === false ? (cell.madeExactBy ?? "nothing tried") : "–"} |`,
+      `| ${cell.shape} | ${cell.quant} | ${cell.kvCacheType} | ${cell.threads} | ${cell.error !== undefined ? "?" : cell.exact ? "**yes**" : "no"} | ${cell.exactUpTo ?? "–"} | ${describeCell(cell)} | ${cell.exact === false ? (cell.madeExactBy ?? noRemedy(cell)) : "–"} |`,
   );
   return [
     "# Exactness matrix",

@@ -29,8 +29,10 @@ describe("exactness matrix", () => {
     expect(cells[1].madeExactBy).toBeUndefined();
     expect(cells[3].madeExactBy).toBe("1 thread(s)");
     expect(cells[5].madeExactBy).toBe("KV Q8_0 + 1 thread(s)");
-    const alone = withRemedies([cell("Q8_0", "F16", 2, false)]);
+    const alone = withRemedies([cell("F16", "Q8_0", 2, false), cell("Q8_0", "Q8_0", 2, true)]);
     expect(alone[0].madeExactBy).toBeNull();
+    expect(alone[0].exactWithOtherWeights).toEqual(["Q8_0"]);
+    expect(renderMatrixMarkdown({ createdAt: "now", backend: "CPU", contextSize: 2047, cells: alone })).toMatch(/\| none tried; Q8_0 weights are exact here \|/);
     const markdown = renderMatrixMarkdown({ createdAt: "now", backend: "CPU", contextSize: 2047, cells }, "llma exactness");
     expect(markdown).toMatch(/\| tiny \| Q8_0 \| F16 \| 2 \| no \| 1 \| 2 \(logit bits from 272 cached\) \| KV Q8_0 or KV BF16 \|/);
     expect(markdown).toMatch(/\| tiny \| Q5_K \| F16 \| 1 \| \? \| – \| error: not supported \| – \|/);
