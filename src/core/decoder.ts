@@ -150,7 +150,11 @@ export async function decode(
   if (!stopReason) {
     // Keep the KV entries of a shared prompt prefix; the last prompt token is always evaluated
     // because its prediction is the first output token.
-    reused = Math.min(commonPrefixLength(sequence.tokens, prompt), prompt.length - 1);
+    // On a model whose batched passes are not exact, the prompt's remainder evaluated behind reused
+    // cells (another pass width) gives other logits than the whole prompt in one pass: the first token
+    // differed (F16 KV cache, test/backends/lossless.test.ts). There every prompt is evaluated afresh.
+    const reusable = model.exactness?.exact === false ? 0 : commonPrefixLength(sequence.tokens, prompt);
+    reused = Math.min(reusable, prompt.length - 1);
     await sequence.truncate(reused);
     const t0 = performance.now();
     [next] = await sequence.evaluate(prompt.slice(reused), prompt.length - 1 - reused, sampleFor(0, 1));

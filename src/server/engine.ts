@@ -136,7 +136,8 @@ async function sample(model: LlamaCppModel, sequence: TokenSequence, request: En
   const { prompt, maxTokens, signal } = request;
   const inner = contextSequence(sequence);
   // Reuse the KV cache of a shared prompt prefix, as the greedy path does.
-  const cached = Math.min(commonPrefixLength(sequence.tokens, prompt), prompt.length - 1);
+  // Not on a model whose batched passes are inexact: another prompt pass width changes the output (see decoder.ts).
+  const cached = model.exactness?.exact === false ? 0 : Math.min(commonPrefixLength(sequence.tokens, prompt), prompt.length - 1);
   await sequence.truncate(cached);
   const text = new OutputText(model, request.stop, prompt);
   const generated: number[] = [];

@@ -55,4 +55,13 @@ describe("strict and relaxed exactness on an F16 KV cache", () => {
     expect(strict.tokens).toEqual(plain.tokens);
     expect(strict.stats.exact).toBe(true);
   }, 120_000);
+
+  it("never reuses cached prompt cells on this inexact model (another prompt pass width changes the first token)", async () => {
+    const random = mulberry32(2);
+    const prompt = [1, ...Array.from({ length: 300 }, () => 300 + Math.floor(random() * 20000))];
+    const first = await generate(model, { prompt, method: "greedy", maxTokens: 8 });
+    const again = await generate(model, { prompt: [...prompt, ...first.tokens], method: "greedy", maxTokens: 8 });
+    expect(first.stats.reusedPromptTokens).toBe(0);
+    expect(again.stats.reusedPromptTokens).toBe(0);
+  }, 120_000);
 });
