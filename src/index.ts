@@ -17,7 +17,17 @@ export {
 export { decode, type DecodeOptions, type DecodeResult, type DecodeStats, type StopReason } from "./core/decoder.js";
 export { generate, type GenerateRequest } from "./core/generate.js";
 export { ForcedSequence } from "./core/target.js";
-export type { TokenModel, TokenSequence } from "./core/model.js";
+export type { PassExactness, TokenModel, TokenSequence } from "./core/model.js";
+export { EXACTNESS_MODES, type ExactnessMode } from "./core/exactness.js";
+export {
+  exactnessFor,
+  probeExactness,
+  exactnessWarning,
+  exactnessAdvice,
+  type ExactnessVerdict,
+  type WidthVerdict,
+  type ProbeOptions,
+} from "./backends/exactness.js";
 export { LlamaCppModel, physicalCoreCount, type LlamaCppOptions, type RollbackMode } from "./backends/llama-cpp.js";
 export { writeGgufModel, SHAPES, type Quant, type ModelShape } from "./backends/gguf-writer.js";
 export { ensureModel } from "./backends/model-cache.js";

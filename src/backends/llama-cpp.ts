@@ -24,6 +24,7 @@ import { CostCurve } from "../core/cost-model.js";
 import type { TokenModel, TokenSequence } from "../core/model.js";
 import type { ModelState } from "../core/model-state.js";
 import type { DistributionOptions, SampleRequest } from "../core/sampling.js";
+import type { ExactnessVerdict } from "./exactness.js";
 
 export interface LlamaCppOptions {
   /** Path of a GGUF file, or an `hf:` URI that node-llama-cpp resolves (needs network). */
@@ -50,6 +51,11 @@ export interface LlamaCppOptions {
   readonly kvCacheType?: KvCacheType;
   /** Where `hf:` models are downloaded to. */
   readonly modelsDirectory?: string;
+  /**
+   * Measure (or load the cached verdict) whether batched passes equal one-token passes (default true;
+   * see ./exactness.ts). generate() reads `exactness` to keep strict mode lossless.
+   */
+  readonly probeExactness?: boolean;
 }
 
 export type KvCacheType = "Q8_0" | "BF16" | "F16" | "F32" | "Q4_0";
@@ -76,6 +82,12 @@ export type RollbackMode = "truncate" | "checkpoint";
  * recurrent state (~19 MB for Qwen3.5-0.8B), so node-llama-cpp's default of 32 is far too many.
  */
 const RECURRENT_CHECKPOINTS = 4;
+/** Validates a KV cache type name (e.g. from the command line). */
+export function resolveKvCacheType(type: string): KvCacheType {
+  const upper = type.toUpperCase();
+  if (!(KV_CACHE_TYPES as readonly string[]).includes(upper)) throw new Error(`unknown KV cache type ${JSON.stringify(type)}: use one of ${KV_CACHE_TYPES.join(", ")}`);
+  return upper as KvCacheType;
+}
 
 /** Physical cores (not hyper-threads): llama.cpp's matrix kernels gain nothing from SMT siblings. */
 export function physicalCoreCount(): number {
@@ -147,6 +159,7 @@ export class LlamaCppModel implements TokenModel {
   readonly batchSize: number;
   readonly threads: number;
   readonly kvCacheType: KvCacheType;
+  readonly flashAttention: boolean;
   /** Whether a GPU may be used ("auto") or not (false). */
   readonly gpu: "auto" | false;
   private readonly free: LlamaContextSequence[] = [];
@@ -172,6 +185,7 @@ export class LlamaCppModel implements TokenModel {
   ) {
     this.gpu = gpu;
     this.kvCacheType = kvCacheType;
+    this.flashAttention = contexts[0].flashAttention === true;
     // node-llama-cpp keeps one cell of a sequence free: a pass that would fill the last one first
     // "shifts" the context (erases its beginning), which changes the output and, with a quantized KV
     // cache, crashed the process (SIGSEGV; found by test/backends/bad-input.test.ts). So the decoder
@@ -228,7 +242,22 @@ export class LlamaCppModel implements TokenModel {
       await model.dispose();
       throw error;
     }
-    return new LlamaCppModel(path, llama, model, contexts, options.gpu ?? false, kvCacheType);
+    const loaded = new LlamaCppModel(path, llama, model, contexts, options.gpu ?? false, kvCacheType);
+    if (options.probeExactness ?? true) await loaded.checkExactness().catch(async (error: unknown) => {
+      await loaded.dispose();
+      throw error;
+    });
+    return loaded;
+  }
+
+  /** Whether batched passes equal one-token passes here (set by checkExactness(); load() runs it by default). */
+  exactness?: ExactnessVerdict;
+
+  /** Probes (or loads the cached verdict of) the exactness of batched passes; see ./exactness.ts. */
+  async checkExactness(options: { refresh?: boolean; onProbe?: () => void } = {}): Promise<ExactnessVerdict> {
+    const { exactnessFor } = await import("./exactness.js");
+    this.exactness = await exactnessFor(this, options);
+    return this.exactness;
   }
 
   /** Measured cost curve (after calibrate()): the cost-aware policy's prior, refined online (see ModelState). */

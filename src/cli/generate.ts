@@ -1,5 +1,7 @@
 import { Command } from "commander";
-import { LlamaCppModel } from "../backends/llama-cpp.js";
+import { exactnessWarning } from "../backends/exactness.js";
+import { KV_CACHE_TYPES, LlamaCppModel, resolveKvCacheType } from "../backends/llama-cpp.js";
+import { resolveExactnessMode, type ExactnessMode } from "../core/exactness.js";
 import type { DecodeResult } from "../core/decoder.js";
 import { generate, POLICY_NAMES, type PolicyName } from "../core/generate.js";
 import { randomSeed } from "../core/sampling.js";
@@ -27,6 +29,8 @@ interface GenerateCliOptions {
   compareGreedy?: boolean;
   json?: boolean;
   gpu?: boolean;
+  kvType: string;
+  exactness: string;
 }
 
 export function summary(result: DecodeResult) {
@@ -45,6 +49,22 @@ export function summary(result: DecodeResult) {
     decodeMsPerToken: stats.generatedTokens > 0 ? round((stats.totalMs - stats.promptMs) / stats.generatedTokens, 2) : null,
     stopReason: result.stopReason,
     ...(stats.seed !== undefined ? { seed: stats.seed } : {}),
+    // Whether the output is guaranteed identical to plain decoding (null: the model's exactness is unknown).
+    exact: stats.exact ?? null,
+    exactness: stats.exactness ?? null,
+    maxPassWidth: stats.maxPassWidth ?? null,
+  };
+}
+
+/** The model's exactness verdict and what this run's mode does with it, for --json. */
+export function exactnessReport(model: LlamaCppModel, mode: ExactnessMode) {
+  const verdict = model.exactness;
+  return {
+    mode,
+    exact: verdict?.exact ?? null,
+    exactUpTo: verdict?.exactUpTo ?? null,
+    widths: verdict?.widths ?? null,
+    warning: verdict ? (exactnessWarning(verdict, mode) ?? null) : null,
   };
 }
 
@@ -78,6 +98,8 @@ export function generateCommand(): Command {
     .option("--no-index-output", "do not copy from the output generated so far")
     .option("--compare-greedy", "also run plain decoding (greedy, or sampling with the same seed); report identical and the speed ratio")
     .option("--gpu", "use a GPU if node-llama-cpp finds one")
+    .option("--kv-type <type>", `KV cache type: ${KV_CACHE_TYPES.join(", ")} (Q8_0 and BF16 keep batched passes exact on the CPU; F16 does not past 256 cells)`, "Q8_0")
+    .option("--exactness <mode>", "strict: verify drafts only in passes this model computes exactly like one-token passes (probed once, cached); relaxed: draft anyway, output not guaranteed identical", "strict")
     .option("--json", "print one JSON document (text, tokens, stats) on stdout; logs go to stderr")
     .addHelpText(
       "after",
@@ -97,13 +119,17 @@ Example:
         throw new Error("give exactly one of --prompt TEXT or --prompt-file FILE");
       const prompt = options.prompt ?? (await readTextFile(options.promptFile!, "prompt"));
       const references = await Promise.all(options.ref.map((file) => readTextFile(file, "reference")));
+      const exactness = resolveExactnessMode(options.exactness);
       const model = await LlamaCppModel.load({
         model: options.model,
         threads: options.threads,
         contextSize: options.contextSize,
         gpu: options.gpu ? "auto" : false,
+        kvCacheType: resolveKvCacheType(options.kvType),
       });
       try {
+        const warning = model.exactness && exactnessWarning(model.exactness, exactness);
+        if (warning) log(`llma: warning: ${warning}`);
         if (policy === "auto") await model.calibrate({ onMeasure: () => log("measuring this machine's forward-pass cost curve (once per model and settings)...") });
         const request = {
           prompt,
@@ -115,6 +141,7 @@ Example:
           stop: options.stop,
           indexPrompt: options.indexPrompt,
           indexOutput: options.indexOutput,
+          exactness,
           temperature: options.temperature,
           topK: options.topK,
           topP: options.topP,
@@ -141,6 +168,7 @@ Example:
           tokens: result.tokens,
           model: options.model,
           threads: model.threads,
+          kvCacheType: model.kvCacheType,
           policy,
           n: policy === "paper" ? (options.n ?? 1) : undefined,
           k: policy === "paper" ? (options.k ?? 20) : undefined,
@@ -148,6 +176,7 @@ Example:
             ? { sampling: { temperature: request.temperature, topK: request.topK, topP: request.topP, minP: request.minP, seed: request.seed } }
             : {}),
           stats: summary(result),
+          exactness: exactnessReport(model, exactness),
         };
         if (greedy) {
           output.greedy = summary(greedy);

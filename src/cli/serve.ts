@@ -1,5 +1,7 @@
 import { Command, InvalidArgumentError } from "commander";
-import { LlamaCppModel } from "../backends/llama-cpp.js";
+import { exactnessWarning } from "../backends/exactness.js";
+import { KV_CACHE_TYPES, LlamaCppModel, resolveKvCacheType } from "../backends/llama-cpp.js";
+import { resolveExactnessMode } from "../core/exactness.js";
 import { POLICY_NAMES, type PolicyName } from "../core/generate.js";
 import { buildApp, DEFAULT_DRAIN_MS, DEFAULT_QUEUE } from "../server/app.js";
 import { AnswerCache, DEFAULT_MAX_ENTRIES } from "../store/answers.js";
@@ -28,6 +30,8 @@ interface ServeCliOptions {
   docs?: string;
   cacheReferences: boolean;
   cacheSize: number;
+  kvType: string;
+  exactness: string;
 }
 
 /** The server holds the event loop while SQLite waits for a lock: wait briefly, then go without the cache. */
@@ -66,6 +70,8 @@ export function serveCommand(): Command {
     .option("--docs <db>", "document store made by `llma index`: requests with llma.retrieve get its top passages as context and references")
     .option("--log-requests", "log every request to stderr (JSON lines)")
     .option("--gpu", "use a GPU if node-llama-cpp finds one")
+    .option("--kv-type <type>", `KV cache type: ${KV_CACHE_TYPES.join(", ")} (Q8_0 and BF16 keep batched passes exact on the CPU; F16 does not past 256 cells)`, "Q8_0")
+    .option("--exactness <mode>", "strict: verify drafts only in passes this model computes exactly like one-token passes (probed once, cached); relaxed: draft anyway, output not guaranteed identical", "strict")
     .addHelpText(
       "after",
       `
@@ -78,6 +84,8 @@ Example:
     .action(async (options: ServeCliOptions) => {
       if (!POLICY_NAMES.includes(options.policy as PolicyName))
         throw new Error(`unknown --policy ${JSON.stringify(options.policy)}: use one of ${POLICY_NAMES.join(", ")}`);
+      const exactness = resolveExactnessMode(options.exactness);
+      const kvCacheType = resolveKvCacheType(options.kvType);
       // The stores first: a bad store file fails before the model loads.
       const documents = options.docs !== undefined ? DocumentStore.open(options.docs, { create: false, busyTimeoutMs: SERVER_BUSY_TIMEOUT_MS }) : undefined;
       let answerCache: AnswerCache | undefined;
@@ -97,12 +105,15 @@ Example:
         contextSize: options.contextSize,
         sequences: options.parallel,
         gpu: options.gpu ? "auto" : false,
+        kvCacheType,
       }).catch((error: unknown) => {
         closeStores();
         throw error;
       });
       let server: ReturnType<typeof buildApp> | undefined;
       try {
+        const warning = model.exactness && exactnessWarning(model.exactness, exactness);
+        if (warning) log(`llma serve: warning: ${warning}`);
         if (options.policy === "auto") await model.calibrate({ onMeasure: () => log("measuring this machine's forward-pass cost curve (once per model and settings)...") });
         server = buildApp({
           model,
@@ -111,6 +122,7 @@ Example:
           queue: options.queue,
           temperature: options.temperature,
           policy: options.policy as PolicyName,
+          exactness,
           conversationReferences: options.conversationReferences,
           predictionReferences: options.predictionReferences,
           requestReferences: options.requestReferences,

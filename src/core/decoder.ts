@@ -1,3 +1,4 @@
+import { outputIsExact, type ExactnessMode } from "./exactness.js";
 import type { TokenModel, TokenSequence } from "./model.js";
 import { OutputText } from "./output-text.js";
 import { NO_DRAFT, type Draft, type DraftProposer } from "./proposer.js";
@@ -31,6 +32,11 @@ export interface DecodeOptions {
   readonly clock?: () => number;
   /** After every forward pass after the prompt's: its width (tokens) and duration (for benchmarks). */
   readonly onPass?: (width: number, ms: number) => void;
+  /**
+   * Widest forward pass after the prompt (1 + draft tokens); 1 means no drafting. Keeps verification to
+   * widths the backend computes exactly like one-token passes (see exactness.ts); default: the batch.
+   */
+  readonly maxPassWidth?: number;
 }
 
 export interface DecodeStats {
@@ -53,6 +59,14 @@ export interface DecodeStats {
   readonly totalMs: number;
   /** The request seed, when sampling (replay the output with it). */
   readonly seed?: number;
+  /** Whether the output is guaranteed identical to plain decoding (see exactness.ts; absent: the model's exactness is unknown). */
+  readonly exact?: boolean;
+  /** The pass width limit applied (absent: none but the batch). */
+  readonly maxPassWidth?: number;
+  /** The widest verification pass run after the prompt. */
+  readonly widestPass: number;
+  /** The exactness mode of the request (set by generate()). */
+  readonly exactness?: ExactnessMode;
 }
 
 export interface DecodeResult {
@@ -80,6 +94,9 @@ export async function decode(
   if (prompt.length === 0) throw new Error("the prompt is empty: at least one token (e.g. BOS) is needed");
   if (prompt.length >= model.contextSize)
     throw new Error(`the prompt has ${prompt.length} tokens but the context holds ${model.contextSize}: shorten it or raise contextSize`);
+  const { maxPassWidth } = options;
+  if (maxPassWidth !== undefined && (!Number.isInteger(maxPassWidth) || maxPassWidth < 1))
+    throw new RangeError(`maxPassWidth must be an integer >= 1, got ${maxPassWidth}`);
 
   const sampling = isSampling(options.sampling) ? options.sampling : undefined;
   if (sampling) {
@@ -104,6 +121,7 @@ export async function decode(
   let promptMs = 0;
   let forwardMs = 0;
   let draftMs = 0;
+  let widestPass = 0;
   let stopReason: StopReason | undefined;
 
   const flushText = (final: boolean) => {
@@ -140,7 +158,11 @@ export async function decode(
   if (!stopReason) {
     // Keep the KV entries of a shared prompt prefix; the last prompt token is always evaluated
     // because its prediction is the first output token.
-    reused = Math.min(commonPrefixLength(sequence.tokens, prompt), prompt.length - 1);
+    // On a model whose batched passes are not exact, the prompt's remainder evaluated behind reused
+    // cells (another pass width) gives other logits than the whole prompt in one pass: the first token
+    // differed (F16 KV cache, test/backends/lossless.test.ts). There every prompt is evaluated afresh.
+    const reusable = model.exactness?.exact === false ? 0 : commonPrefixLength(sequence.tokens, prompt);
+    reused = Math.min(reusable, prompt.length - 1);
     await sequence.truncate(reused);
     const t0 = now();
     [next] = await sequence.evaluate(prompt.slice(reused), prompt.length - 1 - reused, sampleFor(0, 1));
@@ -164,7 +186,7 @@ export async function decode(
     const tObserve = now();
     proposer?.observe([next], "output");
     draftMs += now() - tObserve;
-    const maxDraft = Math.min(maxTokens - tokens.length - 1, room, model.batchSize - 1);
+    const maxDraft = Math.min(maxTokens - tokens.length - 1, room, model.batchSize - 1, (maxPassWidth ?? Infinity) - 1);
     let draft: Draft = NO_DRAFT;
     if (proposer && maxDraft > 0) {
       const t0 = now();
@@ -179,6 +201,7 @@ export async function decode(
     forwardMs += passMs;
     steps++;
     options.onPass?.(1 + draft.tokens.length, passMs);
+    widestPass = Math.max(widestPass, 1 + draft.tokens.length);
 
     const verdict = verify(draft.tokens, predictions);
     const tFeedback = now();
@@ -189,9 +212,9 @@ export async function decode(
       draftedTokens += draft.tokens.length;
       acceptedTokens += verdict.accepted;
       if (verdict.accepted < draft.tokens.length) {
-        const tRollback = performance.now();
+        const tRollback = now();
         await sequence.truncate(sequence.length - (draft.tokens.length - verdict.accepted));
-        forwardMs += performance.now() - tRollback; // a pass of its own on recurrent models
+        forwardMs += now() - tRollback; // a pass of its own on recurrent models
       }
     }
     const acceptedDraft = draft.tokens.slice(0, verdict.accepted);
@@ -223,8 +246,15 @@ export async function decode(
       draftMs,
       totalMs,
       ...(sampling ? { seed } : {}),
+      ...withDefined({ exact: outputIsExact(model.exactness, widestPass, reused, maxPassWidth), maxPassWidth }),
+      widestPass,
     },
   };
+}
+
+/** The entries whose values are defined (so absent stats stay absent in JSON and equality checks). */
+function withDefined<T extends Record<string, unknown>>(entries: T): Partial<T> {
+  return Object.fromEntries(Object.entries(entries).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
 function commonPrefixLength(a: readonly number[], b: readonly number[]): number {

@@ -1,4 +1,5 @@
 import { decode, type DecodeResult } from "./decoder.js";
+import { passWidthLimit, resolveExactnessMode, type ExactnessMode } from "./exactness.js";
 import type { TokenModel, TokenSequence } from "./model.js";
 import { ModelState, type DecodingMode } from "./model-state.js";
 import { CostAwarePolicy, FixedPolicy, type DraftPolicy } from "./policy.js";
@@ -52,6 +53,14 @@ export interface GenerateRequest {
   readonly sequence?: TokenSequence;
   /** After every forward pass after the prompt's: its width and duration (benchmarks). */
   readonly onPass?: (width: number, ms: number) => void;
+  /**
+   * "strict" (default): drafts are verified only in passes the model computes exactly like one-token
+   * passes (model.exactness), so the output is plain decoding's; "relaxed": draft at any width, and
+   * stats.exact says whether the output is still guaranteed identical.
+   */
+  readonly exactness?: ExactnessMode;
+  /** Widest forward pass to run (1 + draft tokens); strict mode narrows it further. */
+  readonly maxPassWidth?: number;
 }
 
 export const DEFAULT_MAX_TOKENS = 256;
@@ -119,7 +128,8 @@ export async function generate(model: TokenModel, request: GenerateRequest): Pro
       const target = toTokens(model, request.target, false);
       sequence = new ForcedSequence(sequence, prompt.length, target, endOfGenerationToken(model));
     }
-    return await decode(model, sequence, prompt, {
+    const exactness = resolveExactnessMode(request.exactness);
+    const result = await decode(model, sequence, prompt, {
       maxTokens: request.maxTokens ?? DEFAULT_MAX_TOKENS,
       stop: request.stop,
       signal: request.signal,
@@ -128,7 +138,9 @@ export async function generate(model: TokenModel, request: GenerateRequest): Pro
       onText: request.onText,
       onTokens: request.onTokens,
       onPass: request.onPass,
+      maxPassWidth: passWidthLimit(model.exactness, exactness, request.maxPassWidth),
     });
+    return { ...result, stats: { ...result.stats, exactness } };
   } finally {
     if (own) sequence.dispose();
   }

@@ -25,6 +25,17 @@ export interface TokenSequence {
   dispose(): void;
 }
 
+/**
+ * Whether this backend's batched passes give exactly what one-token passes give (measured by the
+ * backend, e.g. src/backends/exactness.ts). LLMA is lossless only for passes that do.
+ */
+export interface PassExactness {
+  /** Every checked width gives bit-identical outputs. */
+  readonly exact: boolean;
+  /** Widest pass known to be exact (1: no batched pass is). */
+  readonly exactUpTo: number;
+}
+
 export interface TokenModel {
   /** What a forward pass over T tokens costs on this backend (measured): the cost-aware policy's prior. */
   readonly costCurve?: CostCurve;
@@ -38,6 +49,8 @@ export interface TokenModel {
    * `costCurve` on first use and every later request on the model shares it.
    */
   state?: ModelState;
+  /** The backend's measured exactness of batched passes; absent when unknown (not measured). */
+  readonly exactness?: PassExactness;
   /** Tokens of `text`; with `bos`, the model's beginning-of-sequence token first (if it has one). */
   tokenize(text: string, options?: { bos?: boolean }): number[];
   /** Text of `tokens`; `context` (tokens that precede them) lets leading spaces decode correctly. */

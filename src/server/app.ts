@@ -10,6 +10,7 @@ import { basename } from "node:path";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { ChatWrapper } from "node-llama-cpp";
 import type { LlamaCppModel } from "../backends/llama-cpp.js";
+import { resolveExactnessMode, type ExactnessMode } from "../core/exactness.js";
 import type { PolicyName } from "../core/generate.js";
 import type { TokenSequence } from "../core/model.js";
 import { ChatRenderer } from "./chat.js";
@@ -40,6 +41,8 @@ export interface ServerOptions {
   readonly outputReferences?: boolean;
   /** Draft policy (default: "auto" when the model is calibrated, else "paper"). */
   readonly policy?: PolicyName;
+  /** "strict" (default): verify drafts only at pass widths the model computes exactly (model.exactness); "relaxed": at any. */
+  readonly exactness?: ExactnessMode;
   /** Largest request body in bytes (default 16 MiB: references can be long). */
   readonly bodyLimit?: number;
   /** fastify's request log on stderr, JSON lines (default off). */
@@ -103,6 +106,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
   const modelName = options.modelName ?? basename(model.path).replace(/\.gguf$/i, "");
   const created = Math.floor(Date.now() / 1000);
   const policy: PolicyName = options.policy ?? (model.costCurve ? "auto" : "paper");
+  const exactness = resolveExactnessMode(options.exactness);
   const chat = new ChatRenderer(model, options.chatWrapper);
   const defaults = {
     temperature: options.temperature ?? 0,
@@ -182,7 +186,21 @@ export function buildApp(options: ServerOptions): LlmaServer {
     });
   });
 
-  const modelEntry = () => ({ id: modelName, object: "model", created, owned_by: "llma" });
+  // llma's extension: whether this model's batched passes were measured exact, and what the server does about it.
+  const modelEntry = () => ({
+    id: modelName,
+    object: "model",
+    created,
+    owned_by: "llma",
+    llma: {
+      exactness,
+      exact: model.exactness?.exact ?? null,
+      exact_up_to: model.exactness?.exactUpTo ?? null,
+      kv_cache_type: model.kvCacheType,
+      threads: model.threads,
+      backend: model.exactness?.settings.backend ?? null,
+    },
+  });
   app.get("/v1/models", async () => ({ object: "list", data: [modelEntry()] }));
   app.get<{ Params: { id: string } }>("/v1/models/:id", async (request) => {
     if (request.params.id !== modelName) throw new ApiError(404, `The model '${request.params.id}' does not exist; this server serves '${modelName}'`, "model", "model_not_found");
@@ -287,6 +305,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
         indexPrompt: params.sources.conversation ?? defaults.conversation,
         indexOutput: params.sources.output ?? defaults.output,
         policy,
+        exactness,
       },
     };
   }
@@ -517,5 +536,7 @@ function stats(result: EngineResult) {
     drafted_tokens: result.draftedTokens,
     accepted_tokens: result.acceptedTokens,
     ...(result.seed !== undefined ? { seed: result.seed } : {}),
+    // Whether the text is guaranteed identical to plain decoding (null: the model's exactness was not measured).
+    exact: result.exact ?? null,
   };
 }

@@ -8,6 +8,7 @@
 import { TokenBias, type LlamaContextSequence, type Token } from "node-llama-cpp";
 import type { LlamaCppModel } from "../backends/llama-cpp.js";
 import type { StopReason } from "../core/decoder.js";
+import { outputIsExact, passWidthLimit, type ExactnessMode } from "../core/exactness.js";
 import { generate, type PolicyName } from "../core/generate.js";
 import type { TokenSequence } from "../core/model.js";
 import { OutputText } from "../core/output-text.js";
@@ -33,6 +34,8 @@ export interface EngineRequest {
   readonly indexPrompt: boolean;
   readonly indexOutput: boolean;
   readonly policy: PolicyName;
+  /** Default "strict" (see core/exactness.ts). */
+  readonly exactness?: ExactnessMode;
   readonly signal: AbortSignal;
   readonly onText?: (text: string) => void;
 }
@@ -53,6 +56,8 @@ export interface EngineResult {
   readonly acceptedTokens: number;
   /** The seed a sampled request used (the request's, or a random one): replays the output. */
   readonly seed?: number;
+  /** Whether the text is guaranteed identical to plain decoding (absent: unknown). */
+  readonly exact?: boolean;
 }
 
 /** How many generated tokens frequency/presence penalties look back over. */
@@ -92,6 +97,7 @@ export async function runGeneration(model: LlamaCppModel, sequence: TokenSequenc
     prompt: request.prompt,
     references: request.references,
     policy: request.policy,
+    exactness: request.exactness,
     indexPrompt: request.indexPrompt,
     indexOutput: request.indexOutput,
     maxTokens: request.maxTokens,
@@ -115,6 +121,7 @@ export async function runGeneration(model: LlamaCppModel, sequence: TokenSequenc
     draftedTokens: stats.draftedTokens,
     acceptedTokens: stats.acceptedTokens,
     ...(stats.seed !== undefined ? { seed: stats.seed } : {}),
+    ...(stats.exact !== undefined ? { exact: stats.exact } : {}),
   };
 }
 
@@ -129,7 +136,8 @@ async function sample(model: LlamaCppModel, sequence: TokenSequence, request: En
   const { prompt, maxTokens, signal } = request;
   const inner = contextSequence(sequence);
   // Reuse the KV cache of a shared prompt prefix, as the greedy path does.
-  const cached = Math.min(commonPrefixLength(sequence.tokens, prompt), prompt.length - 1);
+  // Not on a model whose batched passes are inexact: another prompt pass width changes the output (see decoder.ts).
+  const cached = model.exactness?.exact === false ? 0 : Math.min(commonPrefixLength(sequence.tokens, prompt), prompt.length - 1);
   await sequence.truncate(cached);
   const text = new OutputText(model, request.stop, prompt);
   const generated: number[] = [];
@@ -199,7 +207,12 @@ async function sample(model: LlamaCppModel, sequence: TokenSequence, request: En
     draftedTokens: 0,
     acceptedTokens: 0,
     ...(seed !== undefined ? { seed } : {}),
+    ...withExact(outputIsExact(model.exactness, 1, cached, passWidthLimit(model.exactness, request.exactness ?? "strict"))),
   };
+}
+
+function withExact(exact: boolean | undefined): { exact?: boolean } {
+  return exact === undefined ? {} : { exact };
 }
 
 function commonPrefixLength(a: readonly number[], b: readonly number[]): number {

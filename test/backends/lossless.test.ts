@@ -26,9 +26,13 @@ for (const quant of ["Q8_0", "Q4_0"] as const) {
         // and this test would miss exactly the kernel differences it exists to catch (F16 KV cache).
         threads: Number(process.env.LLMA_TEST_THREADS ?? 2),
         contextSize: 2048,
-        // LLMA_TEST_KV_TYPE=F16 shows this test failing where batched passes are not bit-identical.
+        // LLMA_TEST_KV_TYPE=F16 LLMA_TEST_EXACTNESS=relaxed shows this test failing where batched passes
+        // are not bit-identical (in strict mode the probe stops drafting there instead).
         kvCacheType: (process.env.LLMA_TEST_KV_TYPE as KvCacheType | undefined) ?? undefined,
       });
+      // LLMA_TEST_EXACTNESS=relaxed forgets the probe's verdict, so drafts are verified at every width
+      // (strict mode would cap them at the widths the probe found exact, and keep the identity).
+      if (process.env.LLMA_TEST_EXACTNESS === "relaxed") model.exactness = undefined;
       await model.calibrate(); // policy "auto" cases need the cost curve (cached after the first run)
       texts = await fuzzCorpus();
     });
