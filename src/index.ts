@@ -19,7 +19,7 @@ export { generate, type GenerateRequest } from "./core/generate.js";
 export { ForcedSequence } from "./core/target.js";
 export type { TokenModel, TokenSequence } from "./core/model.js";
 export { LlamaCppModel, physicalCoreCount, type LlamaCppOptions } from "./backends/llama-cpp.js";
-export { writeGgufModel, SHAPES, type Quant, type ModelShape } from "./backends/gguf-writer.js";
+export { writeGgufModel, SHAPES, ARCHITECTURES, type Quant, type ModelShape } from "./backends/gguf-writer.js";
 export { ensureModel } from "./backends/model-cache.js";
 export { loadDataset, parseDataset, samplePrompt, type Dataset, type Sample } from "./bench/dataset.js";
 export { buildApp, type ServerOptions, type LlmaServer } from "./server/app.js";
