@@ -29,7 +29,7 @@ export {
   type ProbeOptions,
 } from "./backends/exactness.js";
 export { LlamaCppModel, physicalCoreCount, type LlamaCppOptions, type RollbackMode } from "./backends/llama-cpp.js";
-export { writeGgufModel, SHAPES, type Quant, type ModelShape } from "./backends/gguf-writer.js";
+export { writeGgufModel, SHAPES, ARCHITECTURES, type Quant, type ModelShape } from "./backends/gguf-writer.js";
 export { ensureModel } from "./backends/model-cache.js";
 export { loadDataset, parseDataset, samplePrompt, type Dataset, type Sample } from "./bench/dataset.js";
 export { buildApp, type ServerOptions, type LlmaServer } from "./server/app.js";

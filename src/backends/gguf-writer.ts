@@ -1,8 +1,10 @@
 /**
- * Streaming writer for LLaMA-architecture GGUF (v3) files with seeded random weights and LLaMA-2's real
- * 32000-token SentencePiece vocabulary, from `llama-tokenizer-js` (see ./llama2-vocab.ts).
+ * Streaming writer for GGUF (v3) files with seeded random weights and real vocabularies: LLaMA-2
+ * (32000-token SentencePiece, from `llama-tokenizer-js`, see ./llama2-vocab.ts), Llama-3, Qwen2.5 and
+ * Qwen3 (byte-level BPE, see ./bpe-vocab.ts), each with its family's chat template. The family of a
+ * shape is its `architecture` (./gguf-architectures.ts: metadata keys, layer tensors, vocabulary).
  *
- * The files load in llama.cpp / node-llama-cpp like any LLaMA model of the same shape, so they can stand
+ * The files load in llama.cpp / node-llama-cpp like any model of the same family and shape, so they can stand
  * in for real weights when measuring speed or checking that an inference path is lossless (the output
  * is gibberish, but deterministic). Quantized blocks are generated directly (random int8 / nibbles plus
  * one scale per block) and written tensor by tensor in chunks, so multi-GB files never sit in memory.
@@ -11,7 +13,6 @@ import { mkdir, open, rename, unlink } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { endianness } from "node:os";
 import { dirname } from "node:path";
-import { loadLlama2Vocab } from "./llama2-vocab.js";
 import { isRecurrentShape, qwen35Metadata, qwen35Tensors, RECURRENT_SHAPES } from "./gguf-recurrent.js";
 import { f32ToF16Bits } from "./f16.js";
 import {
@@ -25,6 +26,9 @@ import {
   tensorTypeFor,
 } from "./gguf-kquants.js";
 import type { KQuantRecipe } from "./gguf-kquants.js";
+import { resolveArchitecture, type GgufArchitecture, type Kv, type KvValue } from "./gguf-architectures.js";
+
+export { ARCHITECTURES, ZEPHYR_CHAT_TEMPLATE } from "./gguf-architectures.js";
 
 export { f32ToF16Bits } from "./f16.js";
 
@@ -36,10 +40,12 @@ export const QUANTS: readonly Quant[] = ["Q8_0", "Q4_0", "F16", ...KQUANT_RECIPE
  * Version of the bytes this writer produces for a given (shape, quant, seed). Bump it whenever the
  * output changes (layout, PRNG, scales, metadata) so caches keyed on it never reuse a stale file.
  */
-export const GGUF_WRITER_VERSION = 3; // 3: LLaMA-2 vocabulary from llama-tokenizer-js (was Mistral-7B's); 2: embeddings std 3 (was 1)
+export const GGUF_WRITER_VERSION = 3; // new architectures add shapes, never change an existing shape's bytes; 3: LLaMA-2 vocabulary from llama-tokenizer-js (was Mistral-7B's); 2: embeddings std 3 (was 1)
 
 export interface ModelShape {
   name: string;
+  /** The model family, a key of ARCHITECTURES (default "llama2"). */
+  architecture?: string;
   nEmbd: number;
   nLayer: number;
   nHead: number;
@@ -48,10 +54,17 @@ export interface ModelShape {
   contextLength: number;
   ropeFreqBase: number;
   rmsEps: number;
+  /** Per-head dimension (default nEmbd / nHead); may differ only where the architecture stores it (qwen3). */
+  headDim?: number;
+  /** No output matrix: the output projection is token_embd's transpose (as in Llama-3.2-1B, Qwen2.5 <= 3B, Qwen3 <= 4B). */
+  tiedEmbeddings?: boolean;
 }
 
 /**
- * Named transformer shapes. All of them use LLaMA-2's 32000-token SentencePiece vocabulary (see ./llama2-vocab.ts).
+ * Named transformer shapes. Those without an `architecture` are LLaMA-2's (32000-token SentencePiece
+ * vocabulary, see ./llama2-vocab.ts). Every `*-tiny` shape is a fast test model of its family (2 layers
+ * 256 wide: a few M parameters next to the vocabulary matrix); the others are real models' dimensions.
+ * Row lengths of the newer families are multiples of 256 (K-quant blocks).
  */
 export const SHAPES: Readonly<Record<string, ModelShape>> = Object.freeze({
   /** ~8.7 M parameters (mostly the 32000-row embedding and output matrices); loads in well under 1 s. */
@@ -106,8 +119,95 @@ export const SHAPES: Readonly<Record<string, ModelShape>> = Object.freeze({
     ropeFreqBase: 10000,
     rmsEps: 1e-5,
   },
-  /** Hybrid shapes with recurrent state (Qwen3.5), see ./gguf-recurrent.ts. */
-  ...RECURRENT_SHAPES,
+  /** Llama-3 test model: 1.7 M parameters besides the tied 128256-row embedding matrix (34.5 M in all; 45 MB in Q8_0). */
+  "llama3-tiny": {
+    name: "llama3-tiny",
+    architecture: "llama3",
+    nEmbd: 256,
+    nLayer: 2,
+    nHead: 4,
+    nHeadKv: 4,
+    nFf: 768,
+    contextLength: 8192,
+    ropeFreqBase: 500000,
+    rmsEps: 1e-5,
+    tiedEmbeddings: true,
+  },
+  /**
+   * Llama-3.2-1B (1.24 B parameters, tied embeddings, GQA 32/8). The real model also scales RoPE
+   * frequencies (rope_freqs.weight, "llama3" scaling); this shape leaves them plain, which costs the same.
+   */
+  "llama3.2-1b": {
+    name: "llama3.2-1b",
+    architecture: "llama3",
+    nEmbd: 2048,
+    nLayer: 16,
+    nHead: 32,
+    nHeadKv: 8,
+    nFf: 8192,
+    contextLength: 131072,
+    ropeFreqBase: 500000,
+    rmsEps: 1e-5,
+    tiedEmbeddings: true,
+  },
+  /** Qwen2.5 test model (Q/K/V biases, tied embeddings over 151936 rows): 1.7 M parameters besides them (40.6 M in all; 49 MB in Q8_0). */
+  "qwen2-tiny": {
+    name: "qwen2-tiny",
+    architecture: "qwen2",
+    nEmbd: 256,
+    nLayer: 2,
+    nHead: 4,
+    nHeadKv: 4,
+    nFf: 768,
+    contextLength: 32768,
+    ropeFreqBase: 1000000,
+    rmsEps: 1e-6,
+    tiedEmbeddings: true,
+  },
+  /** Qwen2.5-1.5B (1.54 B parameters, tied embeddings, GQA 12/2 with 128-wide heads). */
+  "qwen2.5-1.5b": {
+    name: "qwen2.5-1.5b",
+    architecture: "qwen2",
+    nEmbd: 1536,
+    nLayer: 28,
+    nHead: 12,
+    nHeadKv: 2,
+    nFf: 8960,
+    contextLength: 32768,
+    ropeFreqBase: 1000000,
+    rmsEps: 1e-6,
+    tiedEmbeddings: true,
+  },
+  /** Qwen3 test model: heads of 128 (queries 512 wide on a 256-wide model, as Qwen3's 2048 on 1024), GQA 4/2; 2.0 M parameters besides the tied embeddings (40.9 M in all). */
+  "qwen3-tiny": {
+    name: "qwen3-tiny",
+    architecture: "qwen3",
+    nEmbd: 256,
+    nLayer: 2,
+    nHead: 4,
+    nHeadKv: 2,
+    headDim: 128,
+    nFf: 768,
+    contextLength: 40960,
+    ropeFreqBase: 1000000,
+    rmsEps: 1e-6,
+    tiedEmbeddings: true,
+  },
+  /** Qwen3-0.6B (0.60 B parameters, 0.44 B besides the tied embeddings; GQA 16/8 with 128-wide heads). */
+  "qwen3-0.6b": {
+    name: "qwen3-0.6b",
+    architecture: "qwen3",
+    nEmbd: 1024,
+    nLayer: 28,
+    nHead: 16,
+    nHeadKv: 8,
+    headDim: 128,
+    nFf: 3072,
+    contextLength: 40960,
+    ropeFreqBase: 1000000,
+    rmsEps: 1e-6,
+    tiedEmbeddings: true,
+  },
   /**
    * Like tiny, with rows that are multiples of 256 so the K-quant recipes apply (Q4_K_M, Q5_K_M, Q6_K),
    * and GQA (2 KV heads for 4 query heads). ~17.6 M parameters; loads in well under 1 s.
@@ -123,16 +223,9 @@ export const SHAPES: Readonly<Record<string, ModelShape>> = Object.freeze({
     ropeFreqBase: 10000,
     rmsEps: 1e-5,
   },
+  /** Hybrid shapes with recurrent state (Qwen3.5), see ./gguf-recurrent.ts. */
+  ...RECURRENT_SHAPES,
 });
-
-/** Zephyr / TinyLlama-chat template, with explicit newlines so it renders the same with or without trim_blocks. */
-export const ZEPHYR_CHAT_TEMPLATE =
-  "{% for message in messages %}" +
-  "{% if message['role'] == 'system' %}{{ '<|system|>\\n' + message['content'] + eos_token + '\\n' }}" +
-  "{% elif message['role'] == 'user' %}{{ '<|user|>\\n' + message['content'] + eos_token + '\\n' }}" +
-  "{% elif message['role'] == 'assistant' %}{{ '<|assistant|>\\n' + message['content'] + eos_token + '\\n' }}" +
-  "{% endif %}{% endfor %}" +
-  "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}";
 
 export const DEFAULT_SEED = 1;
 
@@ -143,6 +236,19 @@ const QK = 32; // elements per Q8_0 / Q4_0 block
 const GGML_TYPE = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8 } as const;
 // llama_ftype
 const FILE_TYPE: Record<Quant, number> = { F16: 1, Q4_0: 2, Q8_0: 7, ...KQUANT_FILE_TYPE };
+
+/** The architecture a shape has when it names none (the first shapes were all LLaMA-2's). */
+export const DEFAULT_ARCHITECTURE = "llama2";
+
+/** Per-head dimension of a (valid) shape. */
+export function headDimOf(shape: ModelShape): number {
+  return shape.headDim ?? shape.nEmbd / shape.nHead;
+}
+
+/** The architecture of a (valid) shape. */
+export function architectureOf(shape: ModelShape): GgufArchitecture {
+  return resolveArchitecture(shape.architecture ?? DEFAULT_ARCHITECTURE, shape.name);
+}
 
 /** Resolves a shape name (or validates a custom shape); throws naming the bad value and the valid ones. */
 export function resolveShape(shape: string | ModelShape): ModelShape {
@@ -163,11 +269,18 @@ export function resolveShape(shape: string | ModelShape): ModelShape {
       throw new Error(`Model shape "${s.name}": ${k} must be a positive integer, got ${String(v)}`);
     }
   }
-  if (s.nEmbd % s.nHead !== 0) throw new Error(`Model shape "${s.name}": nEmbd ${s.nEmbd} is not a multiple of nHead ${s.nHead}`);
+  const arch = resolveArchitecture(s.architecture ?? DEFAULT_ARCHITECTURE, s.name);
+  if (s.headDim !== undefined) {
+    if (!Number.isInteger(s.headDim) || s.headDim <= 0) throw new Error(`Model shape "${s.name}": headDim must be a positive integer, got ${String(s.headDim)}`);
+    if (!arch.headDimKey && s.headDim * s.nHead !== s.nEmbd) {
+      throw new Error(`Model shape "${s.name}": architecture "${arch.name}" needs headDim = nEmbd / nHead (${s.nEmbd / s.nHead}), got ${s.headDim}`);
+    }
+  } else if (s.nEmbd % s.nHead !== 0) throw new Error(`Model shape "${s.name}": nEmbd ${s.nEmbd} is not a multiple of nHead ${s.nHead}`);
   if (s.nHead % s.nHeadKv !== 0) throw new Error(`Model shape "${s.name}": nHead ${s.nHead} is not a multiple of nHeadKv ${s.nHeadKv}`);
-  const headDim = s.nEmbd / s.nHead;
+  const headDim = headDimOf(s);
   if (headDim % 2 !== 0) throw new Error(`Model shape "${s.name}": head dimension ${headDim} must be even (RoPE)`);
-  for (const [k, v] of [["nEmbd", s.nEmbd], ["nFf", s.nFf], ["nHeadKv * headDim", s.nHeadKv * headDim]] as const) {
+  if (s.tiedEmbeddings !== undefined && typeof s.tiedEmbeddings !== "boolean") throw new Error(`Model shape "${s.name}": tiedEmbeddings must be a boolean`);
+  for (const [k, v] of [["nEmbd", s.nEmbd], ["nFf", s.nFf], ["nHeadKv * headDim", s.nHeadKv * headDim], ["nHead * headDim", s.nHead * headDim]] as const) {
     if (v % QK !== 0) throw new Error(`Model shape "${s.name}": ${k} = ${v} must be a multiple of ${QK} (quantization block size)`);
   }
   if (!(s.ropeFreqBase > 0) || !(s.rmsEps > 0)) throw new Error(`Model shape "${s.name}": ropeFreqBase and rmsEps must be positive`);
@@ -185,7 +298,7 @@ export function resolveQuant(quant: string): Quant {
 // ---------------------------------------------------------------------------------------------------
 // Tensor plan
 
-type TensorKind = "norm" | "embd" | "output" | "matrix";
+type TensorKind = "norm" | "signed-norm" | "bias" | "embd" | "output" | "matrix";
 
 interface TensorSpec {
   name: string;
@@ -193,7 +306,7 @@ interface TensorSpec {
   ne: number[];
   type: number;
   kind: TensorKind;
-  /** Standard deviation of the random values (matrices) or the constant value (norms). */
+  /** Standard deviation of the random values (matrices, biases) or the constant value (norms). */
   sigma: number;
   /** Offset relative to the start of the data section. */
   offset: number;
@@ -244,34 +357,41 @@ const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
  */
 const EMBD_SIGMA = 3.0;
 const LOGIT_SIGMA = 4.0;
+/*
+ * Tied embeddings (no output matrix: the logits are the final hidden state times token_embd) need two
+ * changes, or greedy decoding repeats the current token (its embedding is the largest part of the hidden
+ * state, and the token best aligned with it is itself):
+ * - random signs in output_norm, so the current token's logit is a sum of terms of random sign;
+ * - embeddings of std 1, so the layers' outputs outweigh the current token: with std 3 and the signs,
+ *   the logit of b after a equals that of a after b (a symmetric form), and greedy decoding fell into
+ *   two-token cycles (4/48 distinct tokens on llama3-tiny; 43-48/48 with std 1).
+ */
+const TIED_EMBD_SIGMA = 1.0;
 
 function buildTensorSpecs(shape: ModelShape, quant: Quant, nVocab: number): TensorSpec[] {
   const typeOf = (name: string, ne: number[]) => (isKQuantRecipe(quant) ? tensorTypeFor(quant, name, ne, shape) : GGML_TYPE[quant]);
   if (isRecurrentShape(shape))
     return placeTensors(qwen35Tensors(shape, nVocab, EMBD_SIGMA, LOGIT_SIGMA).map(({ f32, ...t }) => ({ ...t, type: f32 ? GGML_TYPE.F32 : typeOf(t.name, t.ne) })));
-  const headDim = shape.nEmbd / shape.nHead;
-  const kvDim = shape.nHeadKv * headDim;
+  const arch = architectureOf(shape);
   const E = shape.nEmbd;
   const specs: Omit<TensorSpec, "offset" | "nbytes">[] = [];
   const mat = (name: string, ne0: number, ne1: number, kind: TensorKind, sigma: number) =>
     specs.push({ name, ne: [ne0, ne1], type: typeOf(name, [ne0, ne1]), kind, sigma });
-  const norm = (name: string) => specs.push({ name, ne: [E], type: GGML_TYPE.F32, kind: "norm", sigma: 1 });
+  const norm = (name: string, n: number = E) => specs.push({ name, ne: [n], type: GGML_TYPE.F32, kind: "norm", sigma: 1 });
+  const bias = (name: string, n: number, sigma: number) => specs.push({ name, ne: [n], type: GGML_TYPE.F32, kind: "bias", sigma });
 
-  mat("token_embd.weight", E, nVocab, "embd", EMBD_SIGMA);
-  norm("output_norm.weight");
-  mat("output.weight", E, nVocab, "output", LOGIT_SIGMA / Math.sqrt(E));
-  for (let i = 0; i < shape.nLayer; i++) {
-    const p = `blk.${i}.`;
-    norm(p + "attn_norm.weight");
-    mat(p + "attn_q.weight", E, E, "matrix", 1 / Math.sqrt(E));
-    mat(p + "attn_k.weight", E, kvDim, "matrix", 1 / Math.sqrt(E));
-    mat(p + "attn_v.weight", E, kvDim, "matrix", 1 / Math.sqrt(E));
-    mat(p + "attn_output.weight", E, E, "matrix", 1 / Math.sqrt(E));
-    norm(p + "ffn_norm.weight");
-    mat(p + "ffn_gate.weight", E, shape.nFf, "matrix", 1 / Math.sqrt(E));
-    mat(p + "ffn_up.weight", E, shape.nFf, "matrix", 1 / Math.sqrt(E));
-    mat(p + "ffn_down.weight", shape.nFf, E, "matrix", 1 / Math.sqrt(shape.nFf));
+  if (shape.tiedEmbeddings) {
+    // See TIED_EMBD_SIGMA; the norm's magnitude gives logits of std ~LOGIT_SIGMA, as the untied output matrix.
+    mat("token_embd.weight", E, nVocab, "embd", TIED_EMBD_SIGMA);
+    specs.push({ name: "output_norm.weight", ne: [E], type: GGML_TYPE.F32, kind: "signed-norm", sigma: LOGIT_SIGMA / (TIED_EMBD_SIGMA * Math.sqrt(E)) });
+  } else {
+    mat("token_embd.weight", E, nVocab, "embd", EMBD_SIGMA);
+    norm("output_norm.weight");
+    mat("output.weight", E, nVocab, "output", LOGIT_SIGMA / Math.sqrt(E));
   }
+  const planner = { mat: (name: string, ne0: number, ne1: number, sigma: number) => mat(name, ne0, ne1, "matrix", sigma), norm, bias };
+  const dims = { ...shape, headDim: headDimOf(shape) };
+  for (let i = 0; i < shape.nLayer; i++) arch.layerTensors(dims, i, planner);
   return placeTensors(specs);
 }
 
@@ -346,15 +466,7 @@ class ByteWriter {
   }
 }
 
-export type KvValue =
-  | { t: "u32"; v: number }
-  | { t: "i32"; v: number }
-  | { t: "f32"; v: number }
-  | { t: "bool"; v: boolean }
-  | { t: "str"; v: string }
-  | { t: "strs"; v: string[] }
-  | { t: "f32s"; v: number[] }
-  | { t: "i32s"; v: number[] };
+export type { KvValue } from "./gguf-architectures.js";
 
 function writeKv(w: ByteWriter, key: string, val: KvValue): void {
   w.str(key);
@@ -401,36 +513,16 @@ function writeKv(w: ByteWriter, key: string, val: KvValue): void {
 }
 
 function buildHeader(shape: ModelShape, quant: Quant, seed: number, tensors: TensorSpec[]): Buffer {
-  const vocab = loadLlama2Vocab();
-  const headDim = shape.nEmbd / shape.nHead;
-  const kv: [string, KvValue][] = [
-    ["general.architecture", { t: "str", v: "llama" }],
+  const arch = architectureOf(shape);
+  const kv: Kv[] = [
+    ["general.architecture", { t: "str", v: arch.ggufArchitecture }],
     ["general.name", { t: "str", v: `llma-random-${shape.name}` }],
     ["general.description", { t: "str", v: `random weights (seed ${seed}) written by llma gguf-writer v${GGUF_WRITER_VERSION}` }],
     ["general.file_type", { t: "u32", v: FILE_TYPE[quant] }],
     ["general.alignment", { t: "u32", v: ALIGNMENT }],
-    ...(quant === "F16" ? [] : ([["general.quantization_version", { t: "u32", v: 2 }]] as [string, KvValue][])),
-    ["llama.context_length", { t: "u32", v: shape.contextLength }],
-    ["llama.embedding_length", { t: "u32", v: shape.nEmbd }],
-    ["llama.block_count", { t: "u32", v: shape.nLayer }],
-    ["llama.feed_forward_length", { t: "u32", v: shape.nFf }],
-    ["llama.attention.head_count", { t: "u32", v: shape.nHead }],
-    ["llama.attention.head_count_kv", { t: "u32", v: shape.nHeadKv }],
-    ["llama.rope.dimension_count", { t: "u32", v: headDim }],
-    ["llama.rope.freq_base", { t: "f32", v: shape.ropeFreqBase }],
-    ["llama.attention.layer_norm_rms_epsilon", { t: "f32", v: shape.rmsEps }],
-    ["llama.vocab_size", { t: "u32", v: vocab.tokens.length }],
-    ["tokenizer.ggml.model", { t: "str", v: "llama" }],
-    ["tokenizer.ggml.tokens", { t: "strs", v: vocab.tokens }],
-    ["tokenizer.ggml.scores", { t: "f32s", v: vocab.scores }],
-    ["tokenizer.ggml.token_type", { t: "i32s", v: vocab.types }],
-    ["tokenizer.ggml.bos_token_id", { t: "u32", v: vocab.bos }],
-    ["tokenizer.ggml.eos_token_id", { t: "u32", v: vocab.eos }],
-    ["tokenizer.ggml.unknown_token_id", { t: "u32", v: vocab.unk }],
-    ["tokenizer.ggml.add_bos_token", { t: "bool", v: true }],
-    ["tokenizer.ggml.add_eos_token", { t: "bool", v: false }],
-    ["tokenizer.ggml.add_space_prefix", { t: "bool", v: true }],
-    ["tokenizer.chat_template", { t: "str", v: ZEPHYR_CHAT_TEMPLATE }],
+    ...(quant === "F16" ? [] : ([["general.quantization_version", { t: "u32", v: 2 }]] as Kv[])),
+    ...arch.hyperparameters({ ...shape, headDim: headDimOf(shape) }),
+    ...arch.tokenizerMetadata(),
   ];
   const keys = isRecurrentShape(shape) ? qwen35Metadata(shape, kv) : kv;
 
@@ -454,7 +546,7 @@ function buildHeader(shape: ModelShape, quant: Quant, seed: number, tensors: Ten
 function makePlan(shapeIn: string | ModelShape, quantIn: string, seed: number): { plan: GgufPlan; header: Buffer } {
   const shape = resolveShape(shapeIn);
   const quant = resolveQuant(quantIn);
-  const nVocab = loadLlama2Vocab().tokens.length;
+  const nVocab = architectureOf(shape).vocabularySize();
   const tensors = buildTensorSpecs(shape, quant, nVocab);
   const header = buildHeader(shape, quant, seed, tensors);
   const last = tensors[tensors.length - 1];
@@ -571,10 +663,16 @@ async function generateTensor(
   const st = seedState(seed, index);
 
   if (t.type === GGML_TYPE.F32) {
-    // Norm weights: constant 1.0 (small tensors, one chunk).
+    // Norm weights: constant 1.0 (or ±sigma, random signs); biases: uniform over [-sigma·√3, sigma·√3] (small tensors, one chunk).
     const c = next();
-    const f = new Float32Array(c.buf.buffer, 0, t.nbytes / 4);
-    f.fill(t.sigma);
+    const n = t.nbytes / 4;
+    const f = new Float32Array(c.buf.buffer, 0, n);
+    if (t.kind === "bias" || t.kind === "signed-norm") {
+      const words = new Uint32Array(n);
+      fillRandom(words, n, st);
+      const a = t.sigma * Math.sqrt(3);
+      for (let i = 0; i < n; i++) f[i] = t.kind === "bias" ? a * ((words[i] + 0.5) / 2147483648 - 1) : words[i] >>> 31 ? -t.sigma : t.sigma;
+    } else f.fill(t.sigma);
     await emit(c, t.nbytes);
     return;
   }

@@ -64,7 +64,7 @@ export interface FuzzFeatures {
   readonly auto?: number;
   /** Most generated tokens (default 64). */
   readonly maxTokens?: number;
-  /** Vocabulary size for random token ids (default 32000, LLaMA-2's). */
+  /** Random token ids are drawn below this: the model's ordinary text tokens (default 32000, LLaMA-2's; see GgufArchitecture.textTokenCount). */
   readonly vocabularySize?: number;
 }
 
@@ -100,7 +100,7 @@ export async function runFuzzCase(model: TokenModel, texts: readonly string[], s
       ? randomSlice(random, texts, 400)
       : kind < 0.8
         ? Array.from({ length: 2 + randomInt(random, 6) }, () => randomSlice(random, texts, 1200)).join("\n")
-        : [1, ...Array.from({ length: 1 + randomInt(random, 40) }, () => 3 + randomInt(random, vocabularySize - 10))];
+        : [...model.tokenize("", { bos: true }), ...Array.from({ length: 1 + randomInt(random, 40) }, () => 3 + randomInt(random, vocabularySize - 10))];
   const maxTokens = 1 + randomInt(random, features.maxTokens ?? 64);
   const sampled = random() < (features.sampled ?? 0.25);
   const sampling = sampled

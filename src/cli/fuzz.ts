@@ -6,7 +6,7 @@
 import { writeFile } from "node:fs/promises";
 import { Command, InvalidArgumentError } from "commander";
 import { LlamaCppModel } from "../backends/llama-cpp.js";
-import { SHAPES, type Quant } from "../backends/gguf-writer.js";
+import { architectureOf, resolveShape, SHAPES, type Quant } from "../backends/gguf-writer.js";
 import { ensureModel } from "../backends/model-cache.js";
 import { fuzzCorpus, runFuzzCase, type FuzzCaseResult } from "../bench/fuzz-cases.js";
 import { integerOption, log } from "./options.js";
@@ -67,7 +67,7 @@ export function fuzzCommand(): Command {
           for (const seed of seeds) {
             let result: FuzzCaseResult;
             try {
-              result = await runFuzzCase(model, texts, seed);
+              result = await runFuzzCase(model, texts, seed, { vocabularySize: architectureOf(resolveShape(shape)).textTokenCount() });
             } catch (error) {
               result = { seed, ok: false, problem: `threw: ${(error as Error).message}`, kind: { sampled: false, policy: "?", stop: false, promptTokens: 0 }, generatedTokens: 0, draftedTokens: 0, acceptedTokens: 0, ms: 0 };
             }
