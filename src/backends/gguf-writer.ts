@@ -245,9 +245,12 @@ export function headDimOf(shape: ModelShape): number {
   return shape.headDim ?? shape.nEmbd / shape.nHead;
 }
 
-/** The architecture of a (valid) shape. */
+/**
+ * The architecture of a (valid) shape. The qwen35 hybrids (./gguf-recurrent.ts) plan their own tensors
+ * and rename the LLaMA-2 family's keys (their vocabulary is LLaMA-2's), so they resolve to that family.
+ */
 export function architectureOf(shape: ModelShape): GgufArchitecture {
-  return resolveArchitecture(shape.architecture ?? DEFAULT_ARCHITECTURE, shape.name);
+  return resolveArchitecture(isRecurrentShape(shape) ? DEFAULT_ARCHITECTURE : (shape.architecture ?? DEFAULT_ARCHITECTURE), shape.name);
 }
 
 /** Resolves a shape name (or validates a custom shape); throws naming the bad value and the valid ones. */
@@ -269,8 +272,8 @@ export function resolveShape(shape: string | ModelShape): ModelShape {
       throw new Error(`Model shape "${s.name}": ${k} must be a positive integer, got ${String(v)}`);
     }
   }
-  const arch = resolveArchitecture(s.architecture ?? DEFAULT_ARCHITECTURE, s.name);
-  if (s.headDim !== undefined) {
+  const arch = architectureOf(s);
+  if (s.headDim !== undefined && !isRecurrentShape(s)) {
     if (!Number.isInteger(s.headDim) || s.headDim <= 0) throw new Error(`Model shape "${s.name}": headDim must be a positive integer, got ${String(s.headDim)}`);
     if (!arch.headDimKey && s.headDim * s.nHead !== s.nEmbd) {
       throw new Error(`Model shape "${s.name}": architecture "${arch.name}" needs headDim = nEmbd / nHead (${s.nEmbd / s.nHead}), got ${s.headDim}`);
