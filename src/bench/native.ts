@@ -95,10 +95,14 @@ export class NativeRunner {
   async free(prompt: readonly number[], maxTokens: number): Promise<NativeRun> {
     await this.reuse(prompt); // LlamaCompletion takes the whole prompt and reuses the prefix the sequence holds
     const completion = new LlamaCompletion({ contextSequence: this.sequence, autoDisposeSequence: false });
+    // LlamaCompletion prepends the model's BOS itself: hand it the prompt without ours, or it would
+    // see two (and generate something else).
+    const bos = this.sequence.model.tokens.bos;
+    const input = bos != null && this.sequence.model.tokens.shouldPrependBosToken && prompt[0] === bos ? prompt.slice(1) : prompt;
     const tokens: number[] = [];
     const stamps: number[] = [];
     try {
-      await completion.generateCompletion(prompt as Token[], {
+      await completion.generateCompletion(input as Token[], {
         maxTokens,
         temperature: 0,
         repeatPenalty: false,
