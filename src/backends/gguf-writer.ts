@@ -26,7 +26,7 @@ import {
   tensorTypeFor,
 } from "./gguf-kquants.js";
 import type { KQuantRecipe } from "./gguf-kquants.js";
-import { resolveArchitecture, type GgufArchitecture, type Kv, type KvValue } from "./gguf-architectures.js";
+import { resolveArchitecture, type ArchitectureShape, type GgufArchitecture, type Kv, type KvValue } from "./gguf-architectures.js";
 
 export { ARCHITECTURES, ZEPHYR_CHAT_TEMPLATE } from "./gguf-architectures.js";
 
@@ -42,18 +42,10 @@ export const QUANTS: readonly Quant[] = ["Q8_0", "Q4_0", "F16", ...KQUANT_RECIPE
  */
 export const GGUF_WRITER_VERSION = 3; // new architectures add shapes, never change an existing shape's bytes; 3: LLaMA-2 vocabulary from llama-tokenizer-js (was Mistral-7B's); 2: embeddings std 3 (was 1)
 
-export interface ModelShape {
+export interface ModelShape extends Omit<ArchitectureShape, "headDim"> {
   name: string;
   /** The model family, a key of ARCHITECTURES (default "llama2"). */
   architecture?: string;
-  nEmbd: number;
-  nLayer: number;
-  nHead: number;
-  nHeadKv: number;
-  nFf: number;
-  contextLength: number;
-  ropeFreqBase: number;
-  rmsEps: number;
   /** Per-head dimension (default nEmbd / nHead); may differ only where the architecture stores it (qwen3). */
   headDim?: number;
   /** No output matrix: the output projection is token_embd's transpose (as in Llama-3.2-1B, Qwen2.5 <= 3B, Qwen3 <= 4B). */
