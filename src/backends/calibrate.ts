@@ -48,8 +48,13 @@ export async function measureCostCurve(
     // Attention cost grows with the cache: time passes behind a prompt of typical RAG length.
     const prefix = Array.from({ length: Math.min(options.prefixTokens ?? 1024, Math.floor(model.contextSize / 4)) }, (_, i) => token(i));
     await sequence.evaluate(prefix, prefix.length - 1);
-    await sequence.evaluate([token(1)]); // warm-up of the single-token path
-    await sequence.truncate(prefix.length);
+    // Warm-up: one untimed pass of every width. The first passes after a load run on a freshly mapped
+    // file (page faults) and cold kernels: on the 1.1B shape a timed first round measured a one-token
+    // pass at 4x what it costs in decoding (237 vs 59 ms), which made the prior's curve far too flat.
+    for (const tokens of points) {
+      await sequence.evaluate(Array.from({ length: tokens }, (_, k) => token(prefix.length + k)));
+      await sequence.truncate(prefix.length);
+    }
     let best: MeasuredCurve | undefined;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       const times = points.map(() => [] as number[]);
