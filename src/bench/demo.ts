@@ -66,6 +66,16 @@ const median = (xs: readonly number[]) => {
 };
 const decodeMs = (r: DecodeResult) => r.stats.totalMs - r.stats.promptMs;
 
+/** Runs a then b when `aFirst`, else b then a; returns [a's result, b's result]. */
+async function alternate<A, B>(aFirst: boolean, a: () => Promise<A>, b: () => Promise<B>): Promise<[A, B]> {
+  if (aFirst) {
+    const ra = await a();
+    return [ra, await b()];
+  }
+  const rb = await b();
+  return [await a(), rb];
+}
+
 export async function runDemo(options: DemoOptions): Promise<DemoReport> {
   const { model } = options;
   const costs = await model.ensureCostCurve();
@@ -119,15 +129,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
       const cached = model.detokenize(first.tokens);
       const again = () => native.free(promptTokens, options.maxTokens);
       const llma = () => generate(model, { ...base, references: [cached], maxTokens: options.maxTokens });
-      let nativeRun;
-      let llmaRun;
-      if (nativeFirst) {
-        nativeRun = await again();
-        llmaRun = await llma();
-      } else {
-        llmaRun = await llma();
-        nativeRun = await again();
-      }
+      const [nativeRun, llmaRun] = await alternate(nativeFirst, again, llma);
       for (const ms of nativeRun.passMs) passes.add(1, ms);
       return {
         scenario,
@@ -147,15 +149,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     profiles.push({ row: rows.length, agree: suffixProfile({ id: sample.id, prompt: promptTokens, references: referenceTokens, target }, 64).agree, length: target.length });
     const forcedNative = () => native.forced(promptTokens, target);
     const forcedLlma = () => generate(model, { ...base, references: referenceTokens, target, maxTokens: target.length + 1 });
-    let nativeRun;
-    let llmaRun;
-    if (nativeFirst) {
-      nativeRun = await forcedNative();
-      llmaRun = await forcedLlma();
-    } else {
-      llmaRun = await forcedLlma();
-      nativeRun = await forcedNative();
-    }
+    const [nativeRun, llmaRun] = await alternate(nativeFirst, forcedNative, forcedLlma);
     for (const ms of nativeRun.passMs) passes.add(1, ms);
     // Forced output is the target by construction; the identity that matters is free decoding's.
     let identical = sameTokens(llmaRun.tokens, target);

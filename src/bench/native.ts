@@ -91,9 +91,8 @@ export class NativeRunner {
     }
   }
 
-  /** The model's own greedy output through LlamaCompletion, as a user would generate it. */
+  /** The model's own greedy output through LlamaCompletion, as a user would generate it (it reuses the prefix the sequence holds itself). */
   async free(prompt: readonly number[], maxTokens: number): Promise<NativeRun> {
-    await this.reuse(prompt); // LlamaCompletion takes the whole prompt and reuses the prefix the sequence holds
     const completion = new LlamaCompletion({ contextSequence: this.sequence, autoDisposeSequence: false });
     // LlamaCompletion prepends the model's BOS itself: hand it the prompt without ours, or it would
     // see two (and generate something else).

@@ -3,7 +3,7 @@
  * speed measured as a ratio against greedy decoding in the same run.
  */
 import type { LlamaCppModel } from "../backends/llama-cpp.js";
-import { CostCurve, type CostPoint } from "../core/cost-model.js";
+import { bucketOf, CostCurve, type CostPoint } from "../core/cost-model.js";
 import type { DecodeResult } from "../core/decoder.js";
 import { generate, type GenerateRequest } from "../core/generate.js";
 import type { TokenSequence } from "../core/model.js";
@@ -243,7 +243,7 @@ export class PassTimes {
 
   add(width: number, ms: number): void {
     if (!(ms > 0)) return;
-    const bucket = bucketOfWidth(width);
+    const bucket = bucketOf(width);
     let entry = this.byBucket.get(bucket);
     if (!entry) this.byBucket.set(bucket, (entry = { widths: [], ms: [] }));
     entry.widths.push(width);
@@ -256,11 +256,11 @@ export class PassTimes {
    * shape, scaled by this run's one-token passes. A wider pass never costs less.
    */
   curve(prior: CostCurve): CostCurve {
-    const one = this.byBucket.get(bucketOfWidth(1));
+    const one = this.byBucket.get(bucketOf(1));
     const scale = one ? median(one.ms) / prior.cost(1) : 1;
     const points: CostPoint[] = [];
     for (const t of prior.measured.map((p) => p.tokens)) {
-      const entry = this.byBucket.get(bucketOfWidth(t));
+      const entry = this.byBucket.get(bucketOf(t));
       // Normalize each observation to width t with the prior's shape inside the bucket.
       const ms = entry ? median(entry.ms.map((m, i) => (m * prior.cost(t)) / prior.cost(entry.widths[i]))) : prior.cost(t) * scale;
       points.push({ tokens: t, ms: Math.max(ms, points.length > 0 ? points[points.length - 1].ms : 0) });
@@ -269,12 +269,6 @@ export class PassTimes {
   }
 }
 
-const WIDTH_BUCKET_TOPS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, Infinity];
-function bucketOfWidth(width: number): number {
-  let b = 0;
-  while (width > WIDTH_BUCKET_TOPS[b]) b++;
-  return b;
-}
 
 function median(values: readonly number[]): number {
   return quantile(values, 0.5);

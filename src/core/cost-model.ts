@@ -58,7 +58,7 @@ export class CostCurve implements PassCosts {
  * single width would. Upper edges (inclusive); the last bucket takes everything wider.
  */
 const BUCKET_TOPS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, Infinity];
-function bucketOf(width: number): number {
+export function bucketOf(width: number): number {
   let b = 0;
   while (width > BUCKET_TOPS[b]) b++;
   return b;
