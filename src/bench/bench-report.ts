@@ -4,7 +4,7 @@ import { basename, join } from "node:path";
 import type { TopLevelSpec } from "vega-lite";
 import { renderSvg } from "./charts.js";
 import { formatJson } from "./report.js";
-import { BENCH_METHODS, type BenchReport, type Spread } from "./runner.js";
+import { describeMethod, fixedK, type BenchReport, type Spread } from "./runner.js";
 
 /** Bars of speed-up per method (vs native when it ran, else vs greedy), one panel per set, a dashed line at 1x. */
 export function benchChart(report: BenchReport): TopLevelSpec {
@@ -107,6 +107,19 @@ export function benchMarkdown(report: BenchReport, command?: string): string {
     for (const d of report.datasets) lines.push(`- ${d.name}: ${fixed(d.oracleSpeedup, 2)}x`);
     lines.push("");
   }
+  const fixedKs = report.methods.filter((m) => fixedK(m) !== undefined);
+  if (fixedKs.length > 0 && report.methods.includes("llma")) {
+    lines.push("llma's default policy against the best fixed k on each set (median per-sample speed-ups vs llma greedy, this run):");
+    lines.push("");
+    for (const d of report.datasets) {
+      const of = (method: string) => report.entries.find((e) => e.dataset === d.name && e.method === method)?.speedupPerSample.median;
+      const best = fixedKs.map((k) => ({ k, speedup: of(k) ?? 0 })).sort((a, b) => b.speedup - a.speedup)[0];
+      const auto = of("llma");
+      if (auto !== undefined && best.speedup > 0)
+        lines.push(`- ${d.name}: llma ${fixed(auto, 2)}x, best fixed ${best.k} ${fixed(best.speedup, 2)}x: **${((auto / best.speedup) * 100).toFixed(0)}%**`);
+    }
+    lines.push("");
+  }
   const curves = report.datasets.filter((d) => d.measuredCurve?.length);
   lines.push("Forward-pass cost (one pass over T tokens, ms): the calibration (the policy's prior) and what passes cost in this run, per set:");
   lines.push("");
@@ -121,8 +134,8 @@ export function benchMarkdown(report: BenchReport, command?: string): string {
   lines.push("");
   lines.push("Methods:");
   lines.push("");
-  for (const m of BENCH_METHODS.filter((m) => report.methods.includes(m.name)))
-    lines.push(`- \`${m.name}\`: ${m.description}${report.nativeSettings?.[m.name] ? ` (here: ${report.nativeSettings[m.name]})` : ""}`);
+  for (const method of report.methods)
+    lines.push(`- \`${method}\`: ${describeMethod(method) ?? "?"}${report.nativeSettings?.[method] ? ` (here: ${report.nativeSettings[method]})` : ""}`);
   lines.push("");
   lines.push(
     report.mode === "forced"

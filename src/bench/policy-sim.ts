@@ -76,10 +76,8 @@ export async function simulatePolicy(samples: readonly TokenizedSample[], costs:
     const sequence = new ForcedSequence(inner, sample.prompt.length, target, END);
     const policy = makePolicy();
     const proposer = new ReferenceProposer({ references: sample.references, policy });
-    // The clock is virtual: report the charged price, not wall time, to the policy's cost feedback.
-    const feedback = proposer.feedback.bind(proposer);
-    proposer.feedback = (draft, accepted) => feedback(draft, accepted, costs.cost(1 + draft.tokens.length));
-    const result = await decode(countingModel, sequence, sample.prompt, { maxTokens: target.length + 1, proposer });
+    // The clock is virtual: the decoder times passes (and the policy learns their cost) on the charged price.
+    const result = await decode(countingModel, sequence, sample.prompt, { maxTokens: target.length + 1, proposer, clock: () => inner.elapsed });
     policyMs += inner.elapsed;
     steps += result.stats.steps;
     draftedTokens += result.stats.draftedTokens;

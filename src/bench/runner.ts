@@ -36,6 +36,26 @@ export const BENCH_METHODS: readonly BenchMethod[] = [
   { name: "input-lookup", description: "node-llama-cpp's InputLookupTokenPredictor with its defaults" },
 ];
 
+/**
+ * Fixed draft lengths besides the named methods: "k<N>" is the paper's policy with n = 1 and k = N
+ * (1..63), so a run can hold the default policy against the best fixed k on the same samples.
+ */
+const FIXED_K = /^k([1-9][0-9]?)$/;
+
+/** The k of a fixed "k<N>" method, undefined for the named methods. */
+export function fixedK(method: string): number | undefined {
+  const match = FIXED_K.exec(method);
+  const k = match ? Number(match[1]) : undefined;
+  return k !== undefined && k <= 63 ? k : undefined;
+}
+
+/** The method's description (a named method, or a fixed "k<N>"). */
+export function describeMethod(method: string): string | undefined {
+  const k = fixedK(method);
+  if (k !== undefined) return `the paper's fixed policy with n=1, k=${k}`;
+  return BENCH_METHODS.find((m) => m.name === method)?.description;
+}
+
 export interface SampleRun {
   readonly dataset: string;
   readonly sample: number;
@@ -131,7 +151,8 @@ export interface BenchOptions {
 export function validateMethods(methods: readonly string[]): void {
   const known = BENCH_METHODS.map((m) => m.name);
   for (const method of methods)
-    if (!known.includes(method)) throw new Error(`unknown method ${JSON.stringify(method)}: use one of ${known.join(", ")}`);
+    if (!known.includes(method) && fixedK(method) === undefined)
+      throw new Error(`unknown method ${JSON.stringify(method)}: use one of ${known.join(", ")}, or k1..k63 (fixed n=1, k)`);
   if (!methods.includes("greedy")) throw new Error("methods must include greedy: every speed-up is measured against it (and against native, when listed)");
   if (new Set(methods).size !== methods.length) throw new Error("a method is listed twice");
 }
@@ -350,8 +371,11 @@ async function runMethod(method: string, c: RunContext): Promise<RunResult> {
       return fromDecode(await generate(c.model, { ...base, policy: "paper", n: 1, k: 20 }));
     case "input-lookup":
       return fromDecode(await generate(c.model, { ...base, proposer: new TokenPredictorProposer() }));
-    default:
-      throw new Error(`unknown method ${method}`);
+    default: {
+      const k = fixedK(method);
+      if (k === undefined) throw new Error(`unknown method ${method}`);
+      return fromDecode(await generate(c.model, { ...base, policy: "paper", n: 1, k }));
+    }
   }
 }
 

@@ -38,7 +38,7 @@ export function benchCommand(): Command {
     .option("--model <gguf>", "GGUF model (default: generate --shape)")
     .option("--shape <shape>", "shape of the generated model when --model is not given", "tinyllama-1.1b")
     .option("--mode <mode>", "forced (emit the target, as the paper) or free (the model's own greedy output)", "forced")
-    .option("--methods <list>", `comma-separated, from: ${BENCH_METHODS.map((m) => m.name).join(",")}`, DEFAULT_METHODS)
+    .option("--methods <list>", `comma-separated, from: ${BENCH_METHODS.map((m) => m.name).join(",")}, or k1..k63 (the paper's policy, n=1, fixed k)`, DEFAULT_METHODS)
     .option("--limit <n>", "samples per dataset", integerOption("--limit", 1, 100_000), 20)
     .option("--max-tokens <n>", "free mode: tokens per sample", integerOption("--max-tokens", 1, 4096), 128)
     .option("--threads <n>", "CPU threads (default: physical cores)", integerOption("--threads", 1, 1024))

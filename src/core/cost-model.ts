@@ -70,8 +70,16 @@ const WINDOW = 16;
 const CONFIDENT_AFTER = 3;
 /** A bucket not observed for this many passes is "stale": the machine may have changed since. */
 const STALE_AFTER_PASSES = 400;
-/** At most this share of passes may be exploratory drafts (priced with the optimistic estimate). */
+/**
+ * At most EXPLORATION_SHARE of passes may be exploratory drafts (priced with the optimistic estimate),
+ * and they may cost at most EXPLORATION_TIME_SHARE of the decoding time beyond what plain steps would
+ * have cost: on a steep CPU curve one 64-token pass costs 20-30 plain steps, so a budget in passes alone
+ * let exploration eat several percent of the time. On the virtual clock with the 1.1B shape's curve
+ * (test/bench/policy-sim.test.ts) exploration was most of what CNN/DM lost against plain decoding: 2%
+ * of the time at a 2% share, 1% at 1%; a wrong prior is then corrected within ~600 passes instead of 300.
+ */
 export const EXPLORATION_SHARE = 0.02;
+export const EXPLORATION_TIME_SHARE = 0.01;
 
 class Bucket {
   /** log(observed / expected) of the last WINDOW passes, oldest first. */
@@ -124,14 +132,17 @@ export class PassCostModel implements PassCosts {
   private readonly buckets = BUCKET_TOPS.map(() => new Bucket());
   private passes = 0;
   private explorations = 0;
+  /** Milliseconds of all observed passes, and what exploratory passes cost beyond a one-token pass. */
+  private totalMs = 0;
+  private explorationExtraMs = 0;
   /** Cached per-bucket log corrections; recomputed after an observation. */
   private corrections: Float64Array | undefined;
 
   constructor(readonly prior: CostCurve) {}
 
-  /** Passes observed so far, and how many of them were exploratory. */
-  get observed(): { passes: number; explorations: number } {
-    return { passes: this.passes, explorations: this.explorations };
+  /** Passes observed so far, how many of them were exploratory, and the time shares. */
+  get observed(): { passes: number; explorations: number; totalMs: number; explorationExtraMs: number } {
+    return { passes: this.passes, explorations: this.explorations, totalMs: this.totalMs, explorationExtraMs: this.explorationExtraMs };
   }
 
   cost(width: number): number {
@@ -158,16 +169,25 @@ export class PassCostModel implements PassCosts {
     return one + (cost - one) / 2;
   }
 
-  /** Whether an exploratory draft fits in the budget now (one is allowed from the start). */
+  /**
+   * Whether an exploratory draft fits in the budget now: the first one always; after it, while
+   * exploratory passes are fewer than EXPLORATION_SHARE of all passes and their time beyond a
+   * one-token pass is under EXPLORATION_TIME_SHARE of all decoding time.
+   */
   mayExplore(): boolean {
-    return this.explorations < 1 + EXPLORATION_SHARE * this.passes;
+    if (this.explorations === 0) return true;
+    return this.explorations < 1 + EXPLORATION_SHARE * this.passes && this.explorationExtraMs < EXPLORATION_TIME_SHARE * this.totalMs;
   }
 
   /** A measured pass: `width` tokens took `ms`; `exploratory` when it was drafted to test the estimate. */
   observe(width: number, ms: number, exploratory = false): void {
     if (!(ms > 0) || !(width >= 1)) return;
     this.passes++;
-    if (exploratory) this.explorations++;
+    this.totalMs += ms;
+    if (exploratory) {
+      this.explorations++;
+      this.explorationExtraMs += Math.max(0, ms - this.cost(1));
+    }
     const c = this.correctionsNow();
     const b = bucketOf(width);
     // One-token passes measure the base; wider ones their bucket relative to the base now.

@@ -91,6 +91,15 @@ const PRIOR_BY_LENGTH = [0.35, 0.45, 0.55, 0.65, 0.75, 0.8, 0.85];
 const SOURCES: readonly SourceKind[] = ["reference", "prompt", "output"];
 /** Observations after which a cell's estimate is trusted as it is (no optimism bonus). */
 const OPTIMISM_FADES_AFTER = 24;
+/**
+ * The optimism bonus never lifts a probability above this (evidence may): with no observations the
+ * bonus took a 0.75-0.85 prior to 1, and a per-token probability of 1 prices a 64-token draft as sure,
+ * so every untried kind of match drafted 60+ tokens once; on a steep CPU curve (a 64-token pass costs
+ * ~30 one-token passes) that made decoding slower than plain on CNN/DM (0.85-0.89x on the virtual
+ * clock with the 1.1B shape's curve; 0.96-0.99x with the cap). 0.9 still drafts a few tokens where the
+ * match is long, so an exact copy is found out and then learned.
+ */
+const OPTIMISM_CAP = 0.9;
 
 /**
  * Online acceptance estimate, per drafted token. The j-th token of a draft is checked only if the
@@ -148,7 +157,7 @@ export class AcceptanceModel {
     const p = this.probability(source, matchLength, placement);
     const n = this.trials[this.cell(source, placement, matchLength)];
     const fade = Math.max(0, 1 - n / OPTIMISM_FADES_AFTER);
-    return Math.min(1, p + fade * Math.sqrt((p * (1 - p)) / (n + this.priorWeight)));
+    return Math.min(Math.max(p, OPTIMISM_CAP), p + fade * Math.sqrt((p * (1 - p)) / (n + this.priorWeight)));
   }
 
   /** Records a verified draft: tokens 1..accepted were accepted, token accepted+1 (if drafted) was not. */

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LlamaCppModel } from "../../src/backends/llama-cpp.js";
 import { ensureModel } from "../../src/backends/model-cache.js";
 import { loadDataset, type Dataset } from "../../src/bench/dataset.js";
+import { benchMarkdown } from "../../src/bench/bench-report.js";
 import { oracleTime } from "../../src/bench/oracle.js";
 import { runBench, validateMethods } from "../../src/bench/runner.js";
 import { cacheHitSet, editedCopySet, lightlyEdited, swappedDocsSet } from "../../src/bench/sets.js";
@@ -98,12 +99,14 @@ describe("runBench on the tiny model", () => {
   it("rejects unknown or incomplete method lists", () => {
     expect(() => validateMethods(["greedy", "turbo"])).toThrow(/unknown method "turbo"/);
     expect(() => validateMethods(["llma"])).toThrow(/must include greedy/);
+    expect(() => validateMethods(["greedy", "llma", "k8", "k63"])).not.toThrow();
+    for (const bad of ["k0", "k64", "k08", "k"]) expect(() => validateMethods(["greedy", bad]), bad).toThrow(/or k1\.\.k63/);
   });
 
   for (const mode of ["forced", "free"] as const) {
     it(`${mode}: one entry per (dataset, method), every method identical to greedy`, async () => {
       const datasets = [{ ...rag, samples: rag.samples.slice(0, 2) }];
-      const methods = ["native", "native-default", "greedy", "llma", "llma-paper", "input-lookup"];
+      const methods = ["native", "native-default", "greedy", "llma", "llma-paper", "input-lookup", ...(mode === "forced" ? ["k8"] : [])];
       const report = await runBench({ model, datasets, mode, methods, limit: 2, maxTokens: 24 });
       expect(report.entries).toHaveLength(methods.length);
       for (const entry of report.entries) {
@@ -128,6 +131,10 @@ describe("runBench on the tiny model", () => {
         expect(report.datasets[0].oracleSpeedup).toBeGreaterThanOrEqual(1);
         const llma = report.entries.find((e) => e.method === "llma-paper")!;
         expect(llma.tokensPerStep).toBeGreaterThan(1.5); // the paper's RAG answers copy from the documents
+        const k8 = report.entries.find((e) => e.method === "k8")!;
+        expect(k8.tokensPerStep).toBeGreaterThan(1.2);
+        expect(benchMarkdown(report)).toMatch(/- llma-rag: llma [0-9.]+x, best fixed k8 [0-9.]+x: \*\*[0-9]+%\*\*/);
+        expect(benchMarkdown(report)).toMatch(/- `k8`: the paper's fixed policy with n=1, k=8/);
       }
     }, 300_000);
   }
