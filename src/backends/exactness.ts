@@ -24,10 +24,23 @@ import type { LlamaCppModel } from "./llama-cpp.js";
 import { LlamaCppSequence } from "./llama-cpp.js";
 import { defaultModelDir } from "./model-cache.js";
 
-/** Pass widths checked by default (a verification pass is 1 + draft tokens wide). */
-export const PROBE_WIDTHS: readonly number[] = [2, 4, 8, 16, 32, 64];
+/**
+ * Pass widths checked by default (a verification pass is 1 + draft tokens wide). 3 is there because
+ * llama.cpp's CPU backend repacks Q4_K weights and multiplies batches of 4 or more rows with a tiled
+ * kernel that sums in another order than its one-row kernel: Q4_K_M models are exact up to 3-token
+ * passes only (measured on every architecture here), and drafts of 1-2 tokens are most of what pays
+ * on a CPU anyway.
+ */
+export const PROBE_WIDTHS: readonly number[] = [2, 3, 4, 8, 16, 32, 64];
 /** Cache lengths the compared runs start at: past the CPU kernels' 256- and 1,024-cell thresholds. */
 export const PROBE_ANCHORS: readonly number[] = [272, 1040];
+/**
+ * The probe a load runs (and `llma check`): one anchor, past the 256-cell threshold where the known
+ * inexact case (an F16 KV cache on the CPU) parts ways. Filling 1,040 cells and running there too made
+ * the probe take about twice as long (162 s on the 1.1B shape on a busy 2-core machine); the exactness
+ * matrix (`llma exactness`) keeps both anchors.
+ */
+export const LOAD_PROBE_ANCHORS: readonly number[] = [272];
 /** Bump when what the probe measures changes, so cached verdicts of an older probe are not reused. */
 export const PROBE_VERSION = 1;
 const DEFAULT_BITS_EVERY = 3;
@@ -76,7 +89,7 @@ export interface ExactnessVerdict extends PassExactness {
 export interface ProbeOptions {
   /** Pass widths to check (default PROBE_WIDTHS, capped by the batch size). */
   readonly widths?: readonly number[];
-  /** Cache lengths the runs start at (default PROBE_ANCHORS; those that do not fit are dropped). */
+  /** Cache lengths the runs start at (default LOAD_PROBE_ANCHORS; those that do not fit are dropped). */
   readonly anchors?: readonly number[];
   /**
    * Compare probability bits at every n-th position of a run and at its last (default 3). Getting them
@@ -189,7 +202,7 @@ export function probePlan(model: Pick<LlamaCppModel, "batchSize" | "contextSize"
   const widths = [...new Set(options.widths ?? PROBE_WIDTHS)].filter((w) => w <= model.batchSize).sort((a, b) => a - b);
   // A run must hold the widest chunk; the context must hold the anchor, the run and the cell node-llama-cpp keeps free.
   let runTokens = Math.max(1, ...widths);
-  let anchors = (options.anchors ?? PROBE_ANCHORS).filter((anchor) => anchor + runTokens < model.contextSize);
+  let anchors = (options.anchors ?? LOAD_PROBE_ANCHORS).filter((anchor) => anchor + runTokens < model.contextSize);
   if (anchors.length === 0) {
     // A small context: start right after a short prefix, with runs as long as fit.
     runTokens = Math.min(runTokens, Math.max(1, model.contextSize - 17));
@@ -278,6 +291,10 @@ export function exactnessAdvice(verdict: ExactnessVerdict): string[] {
   if (settings.kvCacheType === "F16" || settings.kvCacheType === "F32")
     advice.push(
       `use --kv-type Q8_0 (or BF16): an ${settings.kvCacheType} KV cache takes other CPU flash-attention kernels by batch width and cache length (not exact past 256 cells)`,
+    );
+  if (verdict.weights && /Q4_K/.test(verdict.weights) && settings.backend === false)
+    advice.push(
+      `use Q5_K_M, Q6_K, Q8_0 or Q4_0 weights: llama.cpp's CPU backend multiplies batches of 4+ rows of ${verdict.weights} weights (their Q4_K tensors, repacked at load) with another kernel than one row (exact up to 3-token passes here)`,
     );
   if (verdict.weights && /F16|F32|BF16/.test(verdict.weights))
     advice.push(`use Q8_0 or Q4_0 weights: ${verdict.weights} weights take another matrix-multiplication path in batched passes than in one-token passes (not exact at any width on the CPU)`);

@@ -292,6 +292,10 @@ export class LlamaCppModel implements TokenModel {
     return this.model.isEogToken(token as Token);
   }
 
+  get eosToken(): number | undefined {
+    return this.model.tokens.eos ?? undefined;
+  }
+
   /** Native bytes each controlledEvaluate call leaves for the garbage collector (see reportNativeGarbage). */
   private get samplerBytes(): number {
     const vocabulary = this.model.fileInfo.metadata?.tokenizer?.ggml?.tokens?.length;

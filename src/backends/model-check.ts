@@ -32,6 +32,8 @@ export interface ModelCheck {
     readonly typeName: string;
     readonly size: number;
     readonly bos: { readonly id: number; readonly text: string } | null;
+    /** Whether prompts get the BOS token prepended (tokenizer.ggml.add_bos_token; Qwen's vocabularies: no). */
+    readonly addsBos: boolean;
     readonly eos: { readonly id: number; readonly text: string } | null;
   };
   readonly weights: {
@@ -154,6 +156,7 @@ export async function checkModel(options: CheckOptions): Promise<ModelCheck> {
         typeName: VOCABULARY_NAMES[vocabularyType] ?? vocabularyType,
         size: tokens?.length ?? 0,
         bos: tokenAt(tokens, tokenizer?.bos_token_id),
+        addsBos: model.model.tokens.bos != null && model.model.tokens.shouldPrependBosToken,
         eos: tokenAt(tokens, tokenizer?.eos_token_id),
       },
       weights: { fileType: typeof fileTypeId === "number" ? (GgufFileType[fileTypeId] ?? `file type ${fileTypeId}`) : null, tensorTypes },
@@ -188,7 +191,7 @@ function recommendations(exactness: ExactnessVerdict, rollback: ModelCheck["roll
   }
   if (!rollback.kvTruncatable)
     out.push(
-      `rollback: this model keeps a recurrent state (${rollback.hybrid ? "hybrid" : "recurrent"}), which cannot be cut back by truncating the KV cache; rejected drafts need state checkpoints`,
+      `rollback: this model keeps a recurrent state (${rollback.hybrid ? "hybrid" : "recurrent"}), which cannot be cut back by truncating the KV cache: llma snapshots the state before every draft pass and, on a rejected draft, restores it and re-evaluates the accepted tokens (exact, one extra pass per rejection, which the cost-aware policy prices)`,
     );
   else if (rollback.needsCheckpoints)
     out.push(`rollback: sliding-window attention (${rollback.slidingWindow} tokens) without a full cache: reusing cached prefixes needs checkpoints`);

@@ -7,7 +7,7 @@
  */
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { exactnessFor, type ExactnessVerdict, type WidthVerdict } from "../backends/exactness.js";
+import { exactnessFor, PROBE_ANCHORS, type ExactnessVerdict, type WidthVerdict } from "../backends/exactness.js";
 import { planGgufModel, QUANTS, SHAPES, type Quant } from "../backends/gguf-writer.js";
 import { LlamaCppModel, type KvCacheType } from "../backends/llama-cpp.js";
 import { ensureModel } from "../backends/model-cache.js";
@@ -91,7 +91,7 @@ export async function runExactnessMatrix(options: MatrixOptions = {}): Promise<E
           try {
             model = await LlamaCppModel.load({ model: path, threads, kvCacheType, contextSize, gpu: options.gpu ?? false, probeExactness: false });
             if (model.llama.gpu !== false) backend = String(model.llama.gpu);
-            const verdict = await exactnessFor(model, { refresh: options.refresh, cacheFile: options.cacheFile });
+            const verdict = await exactnessFor(model, { anchors: PROBE_ANCHORS, refresh: options.refresh, cacheFile: options.cacheFile });
             cells.push(cellOf(shape, quant, kvCacheType, threads, verdict));
           } catch (error) {
             cells.push({ shape, quant, kvCacheType, threads, error: (error as Error).message });
@@ -152,6 +152,31 @@ function noRemedy(cell: MatrixCell): string {
   return others.length > 0 ? `none tried; ${others.join(" or ")} weights are exact here` : "none tried";
 }
 
+/**
+ * The matrix at a glance: one row per shape x weight type, one column per KV type x thread count, each
+ * cell the widest exact pass ("64" = every checked width; "–" = not probed, e.g. a weight type the
+ * shape cannot hold). Exact cells in bold.
+ */
+export function renderMatrixSummary(matrix: ExactnessMatrix): string {
+  const columns: { kv: KvCacheType; threads: number }[] = [];
+  for (const c of matrix.cells) if (!columns.some((x) => x.kv === c.kvCacheType && x.threads === c.threads)) columns.push({ kv: c.kvCacheType, threads: c.threads });
+  const rows: { shape: string; quant: string }[] = [];
+  for (const c of matrix.cells) if (!rows.some((r) => r.shape === c.shape && r.quant === c.quant)) rows.push({ shape: c.shape, quant: c.quant });
+  const value = (shape: string, quant: string, kv: KvCacheType, threads: number): string => {
+    const c = matrix.cells.find((x) => x.shape === shape && x.quant === quant && x.kvCacheType === kv && x.threads === threads);
+    if (!c || c.error !== undefined || c.exactUpTo === undefined) return "–";
+    return c.exact ? `**${c.exactUpTo}**` : String(c.exactUpTo);
+  };
+  return [
+    `| shape | weights | ${columns.map((c) => `KV ${c.kv}, ${c.threads} thr.`).join(" | ")} |`,
+    `|---|---|${columns.map(() => "---:").join("|")}|`,
+    ...rows
+      .filter((r) => columns.some((c) => value(r.shape, r.quant, c.kv, c.threads) !== "–"))
+      .map((r) => `| ${r.shape} | ${r.quant} | ${columns.map((c) => value(r.shape, r.quant, c.kv, c.threads)).join(" | ")} |`),
+    "",
+  ].join("\n");
+}
+
 export function renderMatrixMarkdown(matrix: ExactnessMatrix, command?: string): string {
   const rows = matrix.cells.map(
     (cell) =>
@@ -160,8 +185,13 @@ export function renderMatrixMarkdown(matrix: ExactnessMatrix, command?: string):
   return [
     "# Exactness matrix",
     "",
-    `Backend: ${matrix.backend}; context ${matrix.contextSize}; each cell compares runs of 64 tokens in passes of width 2..64 with one-token passes, after 272 and 1,040 cached tokens (src/backends/exactness.ts). ${matrix.createdAt}.`,
+    `Backend: ${matrix.backend}; context ${matrix.contextSize}; each cell compares runs of 64 tokens in passes of width 2, 3, 4, 8, 16, 32 and 64 with one-token passes, after 272 and 1,040 cached tokens (src/backends/exactness.ts). ${matrix.createdAt}.`,
     ...(command ? ["", "```sh", command, "```"] : []),
+    "",
+    "Widest exact pass per shape x weights (columns: KV cache type x threads; bold: exact at every checked width, 2, 3, 4, 8, 16, 32 and 64; shapes and weight types the writer cannot combine are left out):",
+    "",
+    renderMatrixSummary(matrix),
+    "Every cell:",
     "",
     "| shape | weights | KV cache | threads | exact | exact up to | widths that differ (first difference) | exact with the same weights |",
     "|---|---|---|---:|---|---:|---|---|",

@@ -22,7 +22,7 @@ export function checkCommand(): Command {
     .option("--threads <n>", "CPU threads (default: physical cores)", integerOption("--threads", 1, 1024))
     .option("--kv-type <type>", `KV cache type: ${KV_CACHE_TYPES.join(", ")}`, "Q8_0")
     .option("--gpu <mode>", "auto: use a GPU if node-llama-cpp finds one")
-    .option("--context-size <n>", "context size in tokens (the probe checks past 256 and 1,024 cached tokens when it fits)", integerOption("--context-size", 16, 1 << 20), 4096)
+    .option("--context-size <n>", "context size in tokens (the probe checks past 256 cached tokens when it fits)", integerOption("--context-size", 16, 1 << 20), 4096)
     .option("--refresh", "probe and measure again instead of using the cached results")
     .option("--json", "print one JSON document (the report) on stdout")
     .addHelpText(
@@ -59,7 +59,7 @@ function render(report: ModelCheck): string {
   return `${[
     `model         ${report.file.path} (${(report.file.bytes / 2 ** 20).toFixed(1)} MiB)${report.name ? `, "${report.name}"` : ""}`,
     `architecture  ${report.architecture}`,
-    `vocabulary    ${v.typeName} (${v.type}), ${v.size} tokens, BOS ${v.bos ? `${v.bos.id} ${JSON.stringify(v.bos.text)}` : "none"}, EOS ${v.eos ? `${v.eos.id} ${JSON.stringify(v.eos.text)}` : "none"}`,
+    `vocabulary    ${v.typeName} (${v.type}), ${v.size} tokens, BOS ${v.bos ? `${v.bos.id} ${JSON.stringify(v.bos.text)}${v.addsBos ? "" : " (not added to prompts)"}` : "none (prompts start without one)"}, EOS ${v.eos ? `${v.eos.id} ${JSON.stringify(v.eos.text)}` : "none"}`,
     `weights       ${w.fileType ?? "file type not given"}; tensors: ${types}`,
     `backend       ${b.device}${b.device === "CPU" ? "" : ` (${b.gpuLayers} layers offloaded)`}, ${b.threads} thread(s), KV ${b.kvCacheType}, flash attention ${b.flashAttention ? "on" : "off"}, context ${b.contextSize}, batch ${b.batchSize}`,
     `exactness     ${e.exact ? "EXACT" : "NOT EXACT"} (exact up to ${e.exactUpTo}-token passes; widths ${widths}; runs of ${e.runTokens} tokens after ${e.anchors.join(" and ")} cached; ${e.cached ? "cached verdict" : `probed in ${e.ms} ms`})`,

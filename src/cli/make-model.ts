@@ -5,10 +5,10 @@ import { integerOption, log } from "./options.js";
 export function makeModelCommand(): Command {
   return new Command("make-model")
     .description(
-      "Write a LLaMA-architecture GGUF model with seeded random weights and the real LLaMA-2 tokenizer, for tests and benchmarks (timing depends on shape, not on weight values).",
+      "Write a GGUF model with seeded random weights and a real vocabulary, for tests and benchmarks (timing depends on shape, not on weight values): LLaMA-2, Llama-3, Qwen2.5, Qwen3 and the Qwen3.5 hybrid (qwen35) shapes.",
     )
     .requiredOption("--shape <shape>", `model shape: ${Object.keys(SHAPES).join(", ")}`)
-    .option("--quant <quant>", `weight type: ${QUANTS.join(", ")} (the K-quant recipes need the tiny-k, tinyllama-1.1b or llama-7b shape)`, "Q8_0")
+    .option("--quant <quant>", `weight type: ${QUANTS.join(", ")} (the K-quant recipes need rows that are multiples of 256: not tiny or smollm2-135m)`, "Q8_0")
     .requiredOption("--out <file>", "output GGUF path")
     .option("--seed <n>", "random seed", integerOption("--seed", 0, 2 ** 31 - 1), 1)
     .addHelpText("after", "\nExample:\n  llma make-model --shape tinyllama-1.1b --quant Q8_0 --out tinyllama-1.1b-q8_0.gguf")

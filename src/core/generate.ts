@@ -106,6 +106,13 @@ export function resolveSampling(request: Pick<GenerateRequest, "temperature" | "
 /** One generation request: tokenizes, builds the proposer, runs the decode loop. */
 export async function generate(model: TokenModel, request: GenerateRequest): Promise<DecodeResult> {
   const prompt = toTokens(model, request.prompt, true);
+  // Models whose vocabulary prepends no BOS (Qwen's) give an empty text no token at all.
+  if (prompt.length === 0)
+    throw new Error(
+      typeof request.prompt === "string"
+        ? "the prompt is empty and this model's vocabulary adds no BOS token to it: give at least one token of prompt text"
+        : "the prompt is empty: at least one token (e.g. BOS) is needed",
+    );
   const method = request.method ?? "llma";
   const sampling = resolveSampling(request);
   if (method === "llma" && !request.proposer && wantsAutoPolicy(request) && !model.costCurve && model.ensureCostCurve) await model.ensureCostCurve();

@@ -57,6 +57,8 @@ export interface TokenModel {
   detokenize(tokens: readonly number[], context?: readonly number[]): string;
   /** Whether a token ends generation (EOS, EOT, ...). */
   isEndOfGeneration(token: number): boolean;
+  /** The model's end-of-sequence token id, when it has one (forced targets end with it). */
+  readonly eosToken?: number;
   /** Maximum tokens one sequence can hold. */
   readonly contextSize: number;
   /** Most tokens one evaluate() call may append. */

@@ -48,8 +48,12 @@ export class ForcedSequence implements TokenSequence {
   }
 }
 
-/** An end-of-generation token of the model, for ending forced targets. */
+/**
+ * An end-of-generation token of the model, for ending forced targets: its EOS when it says which
+ * (Llama-3's 128001, Qwen's 151643), else the usual small ids of SentencePiece vocabularies.
+ */
 export function endOfGenerationToken(model: TokenModel, candidates: readonly number[] = [2, 0, 1]): number {
+  if (model.eosToken !== undefined && model.isEndOfGeneration(model.eosToken)) return model.eosToken;
   for (const token of candidates) if (model.isEndOfGeneration(token)) return token;
   throw new Error("the model has no end-of-generation token among the usual ids; pass one explicitly");
 }

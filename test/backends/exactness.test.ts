@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { exactnessAdvice, exactnessFor, exactnessWarning, probePlan } from "../../src/backends/exactness.js";
+import { exactnessAdvice, exactnessFor, exactnessWarning, PROBE_ANCHORS, probePlan } from "../../src/backends/exactness.js";
 import { LlamaCppModel, type KvCacheType } from "../../src/backends/llama-cpp.js";
 import { ensureModel } from "../../src/backends/model-cache.js";
 
@@ -34,10 +34,11 @@ async function withModel<T>(kvCacheType: KvCacheType, threads: number, body: (mo
 describe("exactness probe", () => {
   it("calls the default settings (Q8_0 KV cache, flash attention) exact at every width, past 256 and 1,024 cached tokens", async () => {
     // One thread keeps this fast on a busy machine; lossless.test.ts runs the same settings with two.
-    const verdict = await withModel("Q8_0", 1, (model) => exactnessFor(model, { cacheFile: join(dir, "a.json") }));
+    // The matrix's anchors (a load probes past 256 only: LOAD_PROBE_ANCHORS).
+    const verdict = await withModel("Q8_0", 1, (model) => exactnessFor(model, { cacheFile: join(dir, "a.json"), anchors: PROBE_ANCHORS }));
     expect(verdict.anchors).toEqual([272, 1040]);
     expect(verdict.runTokens).toBe(64);
-    expect(verdict.widths.map((w) => w.width)).toEqual([2, 4, 8, 16, 32, 64]);
+    expect(verdict.widths.map((w) => w.width)).toEqual([2, 3, 4, 8, 16, 32, 64]);
     for (const width of verdict.widths) expect(width, `width ${width.width}`).toMatchObject({ argmaxEqual: true, bitsEqual: true });
     expect(verdict.exact).toBe(true);
     expect(verdict.exactUpTo).toBe(64);
@@ -100,7 +101,7 @@ describe("exactness probe", () => {
       try {
         expect(model.exactness).toBeDefined();
         expect(model.exactness!.exact).toBe(true);
-        expect(model.exactness!.anchors).toEqual([272]); // 1040 does not fit a 512-token context
+        expect(model.exactness!.anchors).toEqual([272]); // a load probes past 256 cells only (LOAD_PROBE_ANCHORS)
       } finally {
         await model.dispose();
       }
@@ -113,8 +114,9 @@ describe("exactness probe", () => {
   }, 120_000);
 
   it("fits its plan to small contexts and batches", () => {
-    expect(probePlan({ batchSize: 512, contextSize: 4095 })).toEqual({ widths: [2, 4, 8, 16, 32, 64], anchors: [272, 1040], runTokens: 64 });
-    expect(probePlan({ batchSize: 8, contextSize: 4095 })).toEqual({ widths: [2, 4, 8], anchors: [272, 1040], runTokens: 8 });
+    expect(probePlan({ batchSize: 512, contextSize: 4095 })).toEqual({ widths: [2, 3, 4, 8, 16, 32, 64], anchors: [272], runTokens: 64 });
+    expect(probePlan({ batchSize: 512, contextSize: 4095 }, { anchors: PROBE_ANCHORS })).toEqual({ widths: [2, 3, 4, 8, 16, 32, 64], anchors: [272, 1040], runTokens: 64 });
+    expect(probePlan({ batchSize: 8, contextSize: 4095 }, { anchors: PROBE_ANCHORS })).toEqual({ widths: [2, 3, 4, 8], anchors: [272, 1040], runTokens: 8 });
     const small = probePlan({ batchSize: 512, contextSize: 63 });
     expect(small.anchors[0] + small.runTokens).toBeLessThan(63);
     expect(Math.max(...small.widths)).toBeLessThanOrEqual(small.runTokens);

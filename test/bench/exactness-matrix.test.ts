@@ -1,6 +1,6 @@
 /** The matrix's bookkeeping (no model): which setting made the same weights exact, and the table. */
 import { describe, expect, it } from "vitest";
-import { renderMatrixMarkdown, testShapes, withRemedies, type MatrixCell } from "../../src/bench/exactness-matrix.js";
+import { renderMatrixMarkdown, renderMatrixSummary, testShapes, withRemedies, type MatrixCell } from "../../src/bench/exactness-matrix.js";
 
 const cell = (quant: string, kvCacheType: MatrixCell["kvCacheType"], threads: number, exact: boolean): MatrixCell => ({
   shape: "tiny",
@@ -36,6 +36,13 @@ describe("exactness matrix", () => {
     const markdown = renderMatrixMarkdown({ createdAt: "now", backend: "CPU", contextSize: 2047, cells }, "llma exactness");
     expect(markdown).toMatch(/\| tiny \| Q8_0 \| F16 \| 2 \| no \| 1 \| 2 \(logit bits from 272 cached\) \| KV Q8_0 or KV BF16 \|/);
     expect(markdown).toMatch(/\| tiny \| Q5_K \| F16 \| 1 \| \? \| – \| error: not supported \| – \|/);
+    // The summary: one row per shape x weights with a probed cell, the widest exact pass per KV type x threads.
+    const summary = renderMatrixSummary({ createdAt: "now", backend: "CPU", contextSize: 2047, cells });
+    expect(summary).toMatch(/^\| shape \| weights \| KV F16, 2 thr\. \| KV Q8_0, 2 thr\. \| KV BF16, 2 thr\. \| KV F16, 1 thr\. \| KV Q8_0, 1 thr\. \|/);
+    expect(summary).toMatch(/\| tiny \| Q8_0 \| 1 \| \*\*64\*\* \| \*\*64\*\* \| – \| – \|/);
+    expect(summary).toMatch(/\| tiny \| Q4_0 \| 1 \| – \| 1 \| – \| \*\*64\*\* \|/);
+    expect(summary).not.toMatch(/Q5_K/); // only an error cell: left out
+    expect(markdown).toContain(summary);
   });
 
   it("the default shapes are the writer's small ones", () => {

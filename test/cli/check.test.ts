@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureModel } from "../../src/backends/model-cache.js";
+import { testShapes } from "../../src/bench/exactness-matrix.js";
 import { ensureBuilt, llma } from "../helpers/cli.js";
 
 let model: string;
@@ -19,6 +20,46 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "llma-check-"));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("llma check on every model the writer has", () => {
+  // Threads and context as test/backends/lossless.test.ts loads them: the probe's verdicts are shared.
+  const checkJson = (path: string) => {
+    const run = llma("check", "--model", path, "--threads", "2", "--context-size", "2048", "--json");
+    expect(run.code, run.stderr).toBe(0);
+    return JSON.parse(run.stdout);
+  };
+  const families: Record<string, { architecture: string; vocabulary: string; addsBos: boolean; recurrent: boolean }> = {
+    tiny: { architecture: "llama", vocabulary: "llama", addsBos: true, recurrent: false },
+    "tiny-k": { architecture: "llama", vocabulary: "llama", addsBos: true, recurrent: false },
+    "llama3-tiny": { architecture: "llama", vocabulary: "gpt2", addsBos: true, recurrent: false },
+    "qwen2-tiny": { architecture: "qwen2", vocabulary: "gpt2", addsBos: false, recurrent: false },
+    "qwen3-tiny": { architecture: "qwen3", vocabulary: "gpt2", addsBos: false, recurrent: false },
+    "qwen35-tiny": { architecture: "qwen35", vocabulary: "llama", addsBos: true, recurrent: true },
+  };
+
+  it("lists every test shape the writer has (a new one must be added here)", () => {
+    expect(testShapes().sort()).toEqual(Object.keys(families).sort());
+  });
+
+  for (const [shape, family] of Object.entries(families))
+    it(`${shape} (Q8_0 weights, Q8_0 KV, 2 threads): exact, its family, vocabulary and rollback`, async () => {
+      const report = checkJson(await ensureModel({ shape, quant: "Q8_0" }));
+      expect(report.architecture).toBe(family.architecture);
+      expect(report.vocabulary.type).toBe(family.vocabulary);
+      expect(report.vocabulary.addsBos).toBe(family.addsBos);
+      expect(report.weights.fileType).toBe("MOSTLY_Q8_0");
+      expect(report.exactness).toMatchObject({ exact: true, exactUpTo: 64 });
+      expect(report.recommendations[0]).toMatch(/^exact:/);
+      expect(report.rollback.kvTruncatable).toBe(!family.recurrent);
+      if (family.recurrent) expect(report.recommendations.join("\n")).toMatch(/snapshots the state before every draft pass/);
+    }, 300_000);
+
+  it("F16 weights (any architecture): not exact at any width, Q8_0 or Q4_0 weights recommended", async () => {
+    const report = checkJson(await ensureModel({ shape: "qwen3-tiny", quant: "F16" }));
+    expect(report.exactness).toMatchObject({ exact: false, exactUpTo: 1 });
+    expect(report.recommendations.join("\n")).toMatch(/use Q8_0 or Q4_0 weights: MOSTLY_F16 weights/);
+  }, 300_000);
+});
 
 describe("llma check", () => {
   it("--json reports architecture, vocabulary, weights, backend, exactness, rollback, cost curve and recommendations", () => {

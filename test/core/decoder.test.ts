@@ -139,4 +139,14 @@ describe("decode: prompt prefix reuse and forced targets", () => {
     expect(llma.tokens).toEqual(target);
     expect(llma.stats.steps).toBeLessThan(6);
   });
+
+  it("forced targets end with the model's own EOS when it names one (BPE vocabularies: 128001, 151643), else a usual small id", async () => {
+    const { endOfGenerationToken } = await import("../../src/core/target.js");
+    const model = new ToyModel();
+    expect(endOfGenerationToken(model)).toBe(0); // the toy model's EOS is 0, no eosToken given
+    const llama3 = Object.assign(Object.create(model), { eosToken: 128001, isEndOfGeneration: (t: number) => t === 128001 || t === 128009 });
+    expect(endOfGenerationToken(llama3)).toBe(128001);
+    const none = Object.assign(Object.create(model), { isEndOfGeneration: () => false });
+    expect(() => endOfGenerationToken(none)).toThrow(/no end-of-generation token/);
+  });
 });
