@@ -92,7 +92,7 @@ async function fillRequest(fields: { prediction?: string; references?: string; m
 }
 
 describe("the playground page in Chromium", () => {
-  it("a predicted output, sent from the keyboard: copied spans marked (underlined, not only coloured), plain decoding's text, live figures", async () => {
+  it("a predicted output, sent from the keyboard: copied spans marked (underlined, not only coloured), plain decoding's text, the figures", async () => {
     await fillRequest({ prediction: answer });
     // Keyboard: from max tokens, Tab reaches the seed, the compare switch, then Generate; Enter sends.
     await page.focus("#max-tokens");
