@@ -21,7 +21,8 @@ else
 fi
 echo "test-deps: installing chromium (for the playground's browser test)" >&2
 $AS_ROOT apt-get update
-DEBIAN_FRONTEND=noninteractive $AS_ROOT apt-get install -y --no-install-recommends chromium
+# env inside sudo: sudo resets the environment, so a prefix assignment would not reach apt-get.
+$AS_ROOT env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
 if [ ! -x "$CHROMIUM" ]; then
   echo "test-deps: chromium was installed but $CHROMIUM does not exist" >&2
   exit 1
