@@ -125,6 +125,18 @@ describe("llma.trace", () => {
     expect(tracedText(penalized.trace)).toBe(penalized.text);
   });
 
+  it("completions streams carry the trace the same way", async () => {
+    const prompt = "The Eiffel Tower is in Paris. The Eiffel Tower is in";
+    const chunks: { choices: { text?: string }[]; llma?: { trace?: TraceEntry[] }; usage?: { completion_tokens: number } | null }[] = [];
+    const response = await client.completions.create({ model: "tiny", prompt, max_tokens: 16, stream: true, stream_options: { include_usage: true }, llma: { trace: true } } as never);
+    for await (const chunk of response as unknown as AsyncIterable<(typeof chunks)[number]>) chunks.push(chunk);
+    const text = chunks.map((c) => c.choices[0]?.text ?? "").join("");
+    const trace = chunks.flatMap((c) => c.llma?.trace ?? []);
+    expect(trace.map((e) => e.pass)).toEqual(trace.map((_, i) => i));
+    expect(tracedText(trace)).toBe(text);
+    expect(sum(trace, (e) => e.emitted)).toBe(chunks.at(-1)!.usage!.completion_tokens);
+  });
+
   it("a trace switch that is not a boolean is a 400 naming llma.trace", async () => {
     const error = await complete({ messages: [question], max_tokens: 4, llma: { trace: "yes" } }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BadRequestError);
