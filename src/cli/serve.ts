@@ -32,6 +32,7 @@ interface ServeCliOptions {
   cacheSize: number;
   kvType: string;
   exactness: string;
+  ui: boolean;
 }
 
 /** The server holds the event loop while SQLite waits for a lock: wait briefly, then go without the cache. */
@@ -68,6 +69,7 @@ export function serveCommand(): Command {
     .option("--no-cache-references", "with --store: by default, do not use the cache; requests may turn it on with llma.cache")
     .option("--cache-size <n>", "most answers the cache keeps (least recently used evicted)", integerOption("--cache-size", 1, 1e9), DEFAULT_MAX_ENTRIES)
     .option("--docs <db>", "document store made by `llma index`: requests with llma.retrieve get its top passages as context and references")
+    .option("--no-ui", "do not serve the playground page at GET / (the API is unchanged)")
     .option("--log-requests", "log every request to stderr (JSON lines)")
     .option("--gpu", "use a GPU if node-llama-cpp finds one")
     .option("--kv-type <type>", `KV cache type: ${KV_CACHE_TYPES.join(", ")} (Q8_0 and BF16 keep batched passes exact on the CPU; F16 does not past 256 cells)`, "Q8_0")
@@ -131,6 +133,7 @@ Example:
           answerCache,
           cacheReferences: options.cacheReferences,
           documents,
+          ui: options.ui,
         });
         const running = server;
         const stopped = new Promise<string>((resolve) => {
@@ -139,7 +142,7 @@ Example:
         });
         const url = await running.listen({ host: options.host, port: options.port });
         log(
-          `llma serve: listening on ${url} (model ${running.modelName}, ${options.parallel} parallel, queue ${options.queue}, context ${model.contextSize}, ${model.threads} threads)`,
+          `llma serve: listening on ${url}${options.ui ? ` (playground: ${url}/)` : ""} (model ${running.modelName}, ${options.parallel} parallel, queue ${options.queue}, context ${model.contextSize}, ${model.threads} threads)`,
         );
         const signal = await stopped;
         log(`llma serve: ${signal}: draining (${running.scheduler.active} generating, ${running.scheduler.queued} queued; at most ${options.drainTimeout} ms)...`);
