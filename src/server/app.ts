@@ -18,7 +18,9 @@ import { needsPlainSampler, needsSampler, runGeneration, type EngineRequest, typ
 import { ApiError } from "./errors.js";
 import { Metrics } from "./metrics.js";
 import { QueueFullError, Scheduler, type Slot } from "./scheduler.js";
-import { parseChatRequest, parseCompletionRequest, type ChatMessage, type GenerationParams } from "./schemas.js";
+import { constraintsFor } from "./constrained.js";
+import { chatLogprobs, completionLogprobs } from "./logprobs.js";
+import { parseChatRequest, parseCompletionRequest, type ChatMessage, type GenerationParams, type OutputOptions } from "./schemas.js";
 import { DEFAULT_TENANT, type AnswerCache } from "../store/answers.js";
 import type { DocumentStore, Passage } from "../store/documents.js";
 import { DEFAULT_CACHE_TOP } from "../store/rag.js";
@@ -83,6 +85,8 @@ type Endpoint = "chat" | "completion";
 
 interface Prepared {
   readonly params: GenerationParams;
+  /** Structured output and log probabilities (served by constrained decoding, not accelerated). */
+  readonly output: OutputOptions;
   readonly engine: Omit<EngineRequest, "signal" | "onText">;
   /** Where to cache the answer (absent: not cached). */
   readonly cacheAs?: { readonly query: string; readonly tenant: string };
@@ -212,6 +216,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
   /** Validated request -> prompt tokens, limits, sampling and reference sources. */
   function prepare(endpoint: Endpoint, body: unknown): Prepared {
     let params: GenerationParams;
+    let output: OutputOptions;
     let prompt: number[];
     let stop: readonly string[];
     let promptParam: string;
@@ -221,6 +226,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
     if (endpoint === "chat") {
       const request = parseChatRequest(body);
       params = request;
+      output = request;
       query = [...request.messages].reverse().find((m) => m.role === "user")?.content ?? "";
       passages = retrieve(request.retrieveTop, query);
       // Retrieved passages go in as a system message ("docs:\n..."), after the request's own system messages.
@@ -233,6 +239,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
     } else {
       const request = parseCompletionRequest(body);
       params = request;
+      output = request;
       query = request.prompt;
       passages = retrieve(request.retrieveTop, query);
       // Retrieved passages go before the prompt, as the paper's template has them: "docs:\n...\n".
@@ -292,10 +299,13 @@ export function buildApp(options: ServerOptions): LlmaServer {
         app.log.warn(`answer cache lookup failed: ${(error as Error).message}`);
       }
     }
+    if (params.stream && output.topLogprobs !== undefined)
+      throw new ApiError(400, "Unsupported 'logprobs': log probabilities are returned on non-streamed requests only; send stream: false", "logprobs", "unsupported_parameter");
     return {
       cacheAs,
       info,
       params,
+      output,
       engine: {
         prompt,
         maxTokens: params.maxTokens ?? room,
@@ -351,7 +361,8 @@ export function buildApp(options: ServerOptions): LlmaServer {
   async function handle(endpoint: Endpoint, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const prepared = prepare(endpoint, request.body);
     const { params } = prepared;
-    const accelerated = !needsPlainSampler(prepared.engine.sampling);
+    const constraints = await constraintsFor(model, prepared.output.responseFormat, prepared.output.topLogprobs);
+    const accelerated = !needsPlainSampler(prepared.engine.sampling) && !constraints;
 
     // The client going away (or a drain running out of time) aborts the generation and frees the slot.
     const controller = new AbortController();
@@ -371,7 +382,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
         const id = `${endpoint === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID().replace(/-/g, "")}`;
         const createdAt = Math.floor(Date.now() / 1000);
         if (!params.stream) {
-          result = await runGeneration(model, sequence, { ...prepared.engine, signal: controller.signal });
+          result = await runGeneration(model, sequence, { ...prepared.engine, constraints, signal: controller.signal });
           // Cut short by a drain running out of time (a client that left gets nothing anyway).
           if (result.finishReason === "abort") throw shutDownError();
           cacheAnswer(prepared, result);
@@ -400,6 +411,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
         try {
           result = await runGeneration(model, sequence!, {
             ...prepared.engine,
+            constraints,
             signal: controller.signal,
             onText: (text) => send(chunk(endpoint === "chat" ? { delta: { content: text } } : { text })),
           });
@@ -435,7 +447,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
       object: "chat.completion",
       created: createdAt,
       model: modelName,
-      choices: [{ index: 0, message: { role: "assistant", content: result.text, refusal: null }, logprobs: null, finish_reason: finish(result) }],
+      choices: [{ index: 0, message: { role: "assistant", content: result.text, refusal: null }, logprobs: result.logprobs ? chatLogprobs(result.logprobs) : null, finish_reason: finish(result) }],
       usage: usage(result),
       llma: { ...stats(result), ...info },
     };
@@ -447,7 +459,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
       object: "text_completion",
       created: createdAt,
       model: modelName,
-      choices: [{ index: 0, text: result.text, logprobs: null, finish_reason: finish(result) }],
+      choices: [{ index: 0, text: result.text, logprobs: result.logprobs ? completionLogprobs(result.logprobs) : null, finish_reason: finish(result) }],
       usage: usage(result),
       llma: { ...stats(result), ...info },
     };

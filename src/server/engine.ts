@@ -13,6 +13,8 @@ import { generate, type PolicyName } from "../core/generate.js";
 import type { TokenSequence } from "../core/model.js";
 import { OutputText } from "../core/output-text.js";
 import { randomSeed } from "../core/sampling.js";
+import { runConstrained, type Constraints } from "./constrained.js";
+import type { TokenLogprob } from "./logprobs.js";
 import type { GenerationMode } from "./metrics.js";
 
 export interface Sampling {
@@ -38,6 +40,8 @@ export interface EngineRequest {
   readonly exactness?: ExactnessMode;
   readonly signal: AbortSignal;
   readonly onText?: (text: string) => void;
+  /** A grammar or log probabilities: decoded plainly by node-llama-cpp's sampler (see constrained.ts). */
+  readonly constraints?: Constraints;
 }
 
 export type FinishReason = "stop" | "length" | "abort";
@@ -58,6 +62,8 @@ export interface EngineResult {
   readonly seed?: number;
   /** Whether the text is guaranteed identical to plain decoding (absent: unknown). */
   readonly exact?: boolean;
+  /** Per generated token, when the request asked for log probabilities. */
+  readonly logprobs?: readonly TokenLogprob[];
 }
 
 /** How many generated tokens frequency/presence penalties look back over. */
@@ -91,6 +97,7 @@ export function needsPlainSampler(sampling: Sampling | undefined): boolean {
 
 export async function runGeneration(model: LlamaCppModel, sequence: TokenSequence, request: EngineRequest): Promise<EngineResult> {
   const { sampling } = request;
+  if (request.constraints) return runConstrained(model, sequence, request, request.constraints);
   if (sampling && needsPlainSampler(sampling)) return sample(model, sequence, request, sampling);
   const sampled = sampling !== undefined && sampling.temperature > 0;
   const result = await generate(model, {

@@ -5,7 +5,9 @@
  * (a silently different answer would be worse than an error).
  */
 import { z } from "zod";
-import { ApiError, unsupported } from "./errors.js";
+import { ApiError, invalid, unsupported } from "./errors.js";
+import { MAX_TOP_LOGPROBS } from "./logprobs.js";
+import { parseResponseFormat, type ResponseFormat } from "./structured.js";
 
 /** Fields accepted and ignored: they do not change the generated text. */
 export const IGNORED_FIELDS = [
@@ -129,7 +131,7 @@ const chatSchema = z.looseObject({
   functions: z.array(z.unknown()).nullish(),
   tool_choice: z.unknown().optional(),
   function_call: z.unknown().optional(),
-  response_format: z.looseObject({ type: z.string() }).nullish(),
+  response_format: z.unknown().optional(),
   audio: z.unknown().optional(),
 });
 
@@ -142,6 +144,7 @@ const completionSchema = z.looseObject({
   suffix: z.string().nullish(),
   best_of: z.number().int().nullish(),
   logprobs: z.number().int().nullish(),
+  response_format: z.unknown().optional(),
 });
 
 export interface ChatMessage {
@@ -188,6 +191,20 @@ export interface ChatRequest extends GenerationParams {
 
 export interface CompletionRequest extends GenerationParams {
   readonly prompt: string;
+}
+
+/** What both endpoints may ask beyond plain text (served by constrained decoding, see constrained.ts). */
+export interface OutputOptions {
+  /** Structured output (`response_format`). */
+  readonly responseFormat: ResponseFormat;
+  /** Alternatives per token when log probabilities are asked for (absent: none asked). */
+  readonly topLogprobs?: number;
+}
+
+/** `top_logprobs` / completions' `logprobs`: an integer 0..20. */
+function topLogprobsCount(value: number, param: string): number {
+  if (value < 0 || value > MAX_TOP_LOGPROBS) throw invalid(param, `expected an integer from 0 to ${MAX_TOP_LOGPROBS}, got ${value}`);
+  return value;
 }
 
 /** Zod issues -> one 400 that names the first problem's field (OpenAI style: `param` is its path). */
@@ -250,16 +267,14 @@ function commonParams(body: z.infer<typeof chatSchema> | z.infer<typeof completi
   };
 }
 
-export function parseChatRequest(body: unknown): ChatRequest {
+export function parseChatRequest(body: unknown): ChatRequest & OutputOptions {
   const parsed = parse(chatSchema, body);
-  if (parsed.logprobs) throw unsupported("logprobs", "log probabilities are not returned by this server");
-  if (parsed.top_logprobs) throw unsupported("top_logprobs", "log probabilities are not returned by this server");
+  if (parsed.top_logprobs != null && !parsed.logprobs) throw invalid("top_logprobs", "top_logprobs needs logprobs: true");
+  const topLogprobs = parsed.logprobs ? topLogprobsCount(parsed.top_logprobs ?? 0, "top_logprobs") : undefined;
   if (parsed.tools && parsed.tools.length > 0) throw unsupported("tools", "tool calling is not supported");
   if (parsed.functions && parsed.functions.length > 0) throw unsupported("functions", "function calling is not supported");
   if (parsed.tool_choice != null && parsed.tool_choice !== "none" && parsed.tool_choice !== "auto")
     throw unsupported("tool_choice", "tool calling is not supported");
-  if (parsed.response_format && parsed.response_format.type !== "text")
-    throw unsupported("response_format", `only {type: "text"} is supported, got ${JSON.stringify(parsed.response_format.type)}`);
   if (parsed.audio != null) throw unsupported("audio", "audio output is not supported");
   parsed.messages.forEach((m, i) => {
     if ((m.tool_calls && m.tool_calls.length > 0) || m.function_call != null)
@@ -270,17 +285,20 @@ export function parseChatRequest(body: unknown): ChatRequest {
   return {
     ...commonParams(parsed, parsed.max_completion_tokens ?? parsed.max_tokens),
     messages: parsed.messages.map((m) => ({ role: m.role, content: m.content })),
+    responseFormat: parseResponseFormat(parsed.response_format),
+    topLogprobs,
   };
 }
 
-export function parseCompletionRequest(body: unknown): CompletionRequest {
+export function parseCompletionRequest(body: unknown): CompletionRequest & OutputOptions {
   const parsed = parse(completionSchema, body);
   if (parsed.echo) throw unsupported("echo", "echoing the prompt is not supported");
   if (parsed.suffix) throw unsupported("suffix", "insertion (suffix) is not supported");
   if (parsed.best_of != null && parsed.best_of !== 1) throw unsupported("best_of", `only best_of = 1 is supported, got ${parsed.best_of}`);
-  if (parsed.logprobs) throw unsupported("logprobs", "log probabilities are not returned by this server");
   return {
     ...commonParams(parsed, parsed.max_tokens),
     prompt: typeof parsed.prompt === "string" ? parsed.prompt : parsed.prompt[0],
+    responseFormat: parseResponseFormat(parsed.response_format),
+    topLogprobs: parsed.logprobs != null ? topLogprobsCount(parsed.logprobs, "logprobs") : undefined,
   };
 }
