@@ -20,6 +20,7 @@ import { Metrics } from "./metrics.js";
 import { QueueFullError, Scheduler, type Slot } from "./scheduler.js";
 import { constraintsFor } from "./constrained.js";
 import { chatLogprobs, completionLogprobs } from "./logprobs.js";
+import { messageId, responseId, responseObject, ResponsesEventStream, translateResponsesRequest, type ResponsesEcho } from "./responses.js";
 import { parseChatRequest, parseCompletionRequest, type ChatMessage, type GenerationParams, type OutputOptions } from "./schemas.js";
 import { DEFAULT_TENANT, type AnswerCache } from "../store/answers.js";
 import type { DocumentStore, Passage } from "../store/documents.js";
@@ -81,12 +82,14 @@ export interface LlmaServer {
 export const DEFAULT_QUEUE = 64;
 export const DEFAULT_DRAIN_MS = 30_000;
 
-type Endpoint = "chat" | "completion";
+type Endpoint = "chat" | "completion" | "responses";
 
 interface Prepared {
   readonly params: GenerationParams;
   /** Structured output and log probabilities (served by constrained decoding, not accelerated). */
   readonly output: OutputOptions;
+  /** What a Responses API reply repeats from its request (that endpoint only). */
+  readonly echo?: ResponsesEcho;
   readonly engine: Omit<EngineRequest, "signal" | "onText">;
   /** Where to cache the answer (absent: not cached). */
   readonly cacheAs?: { readonly query: string; readonly tenant: string };
@@ -217,14 +220,18 @@ export function buildApp(options: ServerOptions): LlmaServer {
   function prepare(endpoint: Endpoint, body: unknown): Prepared {
     let params: GenerationParams;
     let output: OutputOptions;
+    let echo: ResponsesEcho | undefined;
     let prompt: number[];
     let stop: readonly string[];
     let promptParam: string;
     /** The query the cache and retrieval key on: the last user message, or the completions prompt. */
     let query: string;
     let passages: Passage[] = [];
-    if (endpoint === "chat") {
-      const request = parseChatRequest(body);
+    if (endpoint === "chat" || endpoint === "responses") {
+      // The Responses API is chat with another request and response shape (see responses.ts).
+      const translated = endpoint === "responses" ? translateResponsesRequest(body) : undefined;
+      echo = translated?.echo;
+      const request = parseChatRequest(translated ? translated.chat : body);
       params = request;
       output = request;
       query = [...request.messages].reverse().find((m) => m.role === "user")?.content ?? "";
@@ -306,6 +313,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
       info,
       params,
       output,
+      echo,
       engine: {
         prompt,
         maxTokens: params.maxTokens ?? room,
@@ -379,14 +387,16 @@ export function buildApp(options: ServerOptions): LlmaServer {
       let sequence: TokenSequence | undefined;
       try {
         sequence = await model.createSequence();
-        const id = `${endpoint === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID().replace(/-/g, "")}`;
+        const id = endpoint === "responses" ? responseId() : `${endpoint === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID().replace(/-/g, "")}`;
         const createdAt = Math.floor(Date.now() / 1000);
+        const responseParts = prepared.echo ? { id, messageId: messageId(), createdAt, model: modelName, echo: prepared.echo } : undefined;
         if (!params.stream) {
           result = await runGeneration(model, sequence, { ...prepared.engine, constraints, signal: controller.signal });
           // Cut short by a drain running out of time (a client that left gets nothing anyway).
           if (result.finishReason === "abort") throw shutDownError();
           cacheAnswer(prepared, result);
           reply.header("x-llma-accelerated", String(accelerated));
+          if (responseParts) return responseObject(responseParts, result, { ...stats(result), ...prepared.info });
           return endpoint === "chat" ? chatResponse(id, createdAt, result, prepared.info) : completionResponse(id, createdAt, result, prepared.info);
         }
 
@@ -402,6 +412,26 @@ export function buildApp(options: ServerOptions): LlmaServer {
         const send = (data: unknown) => {
           if (!res.destroyed && !res.writableEnded) res.write(`data: ${JSON.stringify(data)}\n\n`);
         };
+        if (responseParts) {
+          const events = new ResponsesEventStream(responseParts, (chunk) => {
+            if (!res.destroyed && !res.writableEnded) res.write(chunk);
+          });
+          events.start();
+          try {
+            result = await runGeneration(model, sequence!, { ...prepared.engine, constraints, signal: controller.signal, onText: (text) => events.delta(text) });
+          } catch (error) {
+            events.fail(new ApiError(500, `generation failed: ${(error as Error).message}`, null, "internal_error"));
+            res.end();
+            return reply;
+          }
+          if (result.finishReason === "abort") events.fail(shutDownError());
+          else {
+            cacheAnswer(prepared, result);
+            events.finish(result, { ...stats(result), ...prepared.info });
+          }
+          res.end();
+          return reply;
+        }
         const usageField = params.includeUsage ? { usage: null } : {};
         const chunk = (choice: Record<string, unknown>) =>
           endpoint === "chat"
@@ -467,6 +497,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
 
   app.post("/v1/chat/completions", (request, reply) => handle("chat", request, reply));
   app.post("/v1/completions", (request, reply) => handle("completion", request, reply));
+  app.post("/v1/responses", (request, reply) => handle("responses", request, reply));
 
   return {
     app,
