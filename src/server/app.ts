@@ -15,11 +15,12 @@ import type { PolicyName } from "../core/generate.js";
 import type { TokenSequence } from "../core/model.js";
 import { ChatRenderer } from "./chat.js";
 import { needsPlainSampler, needsSampler, runGeneration, type EngineRequest, type EngineResult, type Sampling } from "./engine.js";
-import { ApiError } from "./errors.js";
+import { ApiError, unsupported } from "./errors.js";
 import { Metrics } from "./metrics.js";
 import { QueueFullError, Scheduler, type Slot } from "./scheduler.js";
 import { constraintsFor } from "./constrained.js";
 import { chatLogprobs, completionLogprobs } from "./logprobs.js";
+import { functionsOf, toolPath } from "./tools.js";
 import { messageId, responseId, responseObject, ResponsesEventStream, translateResponsesRequest, type ResponsesEcho } from "./responses.js";
 import { parseChatRequest, parseCompletionRequest, type ChatMessage, type GenerationParams, type OutputOptions } from "./schemas.js";
 import { DEFAULT_TENANT, type AnswerCache } from "../store/answers.js";
@@ -221,6 +222,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
     let params: GenerationParams;
     let output: OutputOptions;
     let echo: ResponsesEcho | undefined;
+    let tools: EngineRequest["tools"];
     let prompt: number[];
     let stop: readonly string[];
     let promptParam: string;
@@ -237,10 +239,18 @@ export function buildApp(options: ServerOptions): LlmaServer {
       query = [...request.messages].reverse().find((m) => m.role === "user")?.content ?? "";
       passages = retrieve(request.retrieveTop, query);
       // Retrieved passages go in as a system message ("docs:\n..."), after the request's own system messages.
-      const render = (kept: readonly Passage[]) => chat.render(withDocs(request.messages, kept));
+      // Offered tools are documented in the prompt as the chat wrapper does it (see tools.ts).
+      const functions = request.tools ? functionsOf(request.tools.tools) : undefined;
+      const render = (kept: readonly Passage[]) => chat.render(withDocs(request.messages, kept), functions);
       let rendered = render(passages);
       while (passages.length > 0 && !fits(rendered.tokens.length, request.maxTokens)) rendered = render((passages = passages.slice(0, -1)));
       prompt = rendered.tokens;
+      const path = toolPath(request.tools);
+      if (path) {
+        if (request.responseFormat.type !== "text") throw unsupported("response_format", "a structured format cannot be combined with tool calls (tool_choice \"none\" serves both)");
+        if (request.topLogprobs !== undefined) throw unsupported("logprobs", "log probabilities are not returned for tool calls (tool_choice \"none\" serves both)");
+        tools = { renderer: chat, messages: withDocs(request.messages, passages), request: request.tools!, path };
+      }
       stop = [...new Set([...request.stop, ...rendered.stop])];
       promptParam = "messages";
     } else {
@@ -324,6 +334,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
         indexOutput: params.sources.output ?? defaults.output,
         policy,
         exactness,
+        ...(tools ? { tools } : {}),
       },
     };
   }
@@ -370,7 +381,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
     const prepared = prepare(endpoint, request.body);
     const { params } = prepared;
     const constraints = await constraintsFor(model, prepared.output.responseFormat, prepared.output.topLogprobs);
-    const accelerated = !needsPlainSampler(prepared.engine.sampling) && !constraints;
+    const accelerated = !needsPlainSampler(prepared.engine.sampling) && !constraints && !prepared.engine.tools;
 
     // The client going away (or a drain running out of time) aborts the generation and frees the slot.
     const controller = new AbortController();
@@ -453,7 +464,8 @@ export function buildApp(options: ServerOptions): LlmaServer {
         if (result.finishReason === "abort") send(shutDownError().toJSON());
         else {
           cacheAnswer(prepared, result);
-          send(chunk(endpoint === "chat" ? { delta: {}, finish_reason: result.finishReason } : { text: "", finish_reason: result.finishReason }));
+          if (result.toolCalls) send(chunk({ delta: { tool_calls: toolCallsField(result).map((call, index) => ({ index, ...call })) } }));
+          send(chunk(endpoint === "chat" ? { delta: {}, finish_reason: finish(result) } : { text: "", finish_reason: result.finishReason }));
           if (params.includeUsage)
             send({ id, object: endpoint === "chat" ? "chat.completion.chunk" : "text_completion", created: createdAt, model: modelName, choices: [], usage: usage(result) });
           if (!res.destroyed && !res.writableEnded) res.write("data: [DONE]\n\n");
@@ -477,9 +489,9 @@ export function buildApp(options: ServerOptions): LlmaServer {
       object: "chat.completion",
       created: createdAt,
       model: modelName,
-      choices: [{ index: 0, message: { role: "assistant", content: result.text, refusal: null }, logprobs: result.logprobs ? chatLogprobs(result.logprobs) : null, finish_reason: finish(result) }],
+      choices: [{ index: 0, message: chatMessage(result), logprobs: result.logprobs ? chatLogprobs(result.logprobs) : null, finish_reason: finish(result) }],
       usage: usage(result),
-      llma: { ...stats(result), ...info },
+      llma: { ...stats(result), ...info, ...(result.partialToolCall ? { partial_tool_call: result.partialToolCall } : {}) },
     };
   }
 
@@ -550,8 +562,20 @@ function shutDownError(): ApiError {
   return new ApiError(503, "the server shut down before this generation finished; retry", null, "shutting_down", "service_unavailable");
 }
 
-function finish(result: EngineResult): "stop" | "length" {
+function finish(result: EngineResult): "stop" | "length" | "tool_calls" {
+  if (result.toolCalls && result.toolCalls.length > 0) return "tool_calls";
   return result.finishReason === "length" ? "length" : "stop";
+}
+
+/** The assistant message of a chat reply: its text, or its tool calls (content null, as OpenAI sends it). */
+function chatMessage(result: EngineResult) {
+  if (result.toolCalls && result.toolCalls.length > 0)
+    return { role: "assistant", content: result.text === "" ? null : result.text, refusal: null, tool_calls: toolCallsField(result) };
+  return { role: "assistant", content: result.partialToolCall ? null : result.text, refusal: null };
+}
+
+function toolCallsField(result: EngineResult) {
+  return (result.toolCalls ?? []).map((call) => ({ id: call.id, type: "function", function: { name: call.name, arguments: call.arguments } }));
 }
 
 /** OpenAI's usage block; prediction counts are llma's drafted tokens accepted/rejected by verification. */

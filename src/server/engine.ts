@@ -16,6 +16,7 @@ import { randomSeed } from "../core/sampling.js";
 import { runConstrained, type Constraints } from "./constrained.js";
 import type { TokenLogprob } from "./logprobs.js";
 import type { GenerationMode } from "./metrics.js";
+import { runAutoTools, runForcedCall, type ToolCall, type ToolRun } from "./tools.js";
 
 export interface Sampling {
   readonly temperature: number;
@@ -42,6 +43,8 @@ export interface EngineRequest {
   readonly onText?: (text: string) => void;
   /** A grammar or log probabilities: decoded plainly by node-llama-cpp's sampler (see constrained.ts). */
   readonly constraints?: Constraints;
+  /** A tool call to force or to let the model decide ("auto"); see tools.ts. */
+  readonly tools?: ToolRun & { readonly path: "forced" | "auto" };
 }
 
 export type FinishReason = "stop" | "length" | "abort";
@@ -64,6 +67,10 @@ export interface EngineResult {
   readonly exact?: boolean;
   /** Per generated token, when the request asked for log probabilities. */
   readonly logprobs?: readonly TokenLogprob[];
+  /** The tool calls of the reply (finish_reason "tool_calls"). */
+  readonly toolCalls?: readonly ToolCall[];
+  /** A forced call that max_tokens cut short: what was written of it. */
+  readonly partialToolCall?: { readonly name: string; readonly arguments: string };
 }
 
 /** How many generated tokens frequency/presence penalties look back over. */
@@ -97,6 +104,7 @@ export function needsPlainSampler(sampling: Sampling | undefined): boolean {
 
 export async function runGeneration(model: LlamaCppModel, sequence: TokenSequence, request: EngineRequest): Promise<EngineResult> {
   const { sampling } = request;
+  if (request.tools) return request.tools.path === "forced" ? runForcedCall(model, sequence, request, request.tools) : runAutoTools(model, sequence, request, request.tools);
   if (request.constraints) return runConstrained(model, sequence, request, request.constraints);
   if (sampling && needsPlainSampler(sampling)) return sample(model, sequence, request, sampling);
   const sampled = sampling !== undefined && sampling.temperature > 0;

@@ -8,6 +8,7 @@ import { z } from "zod";
 import { ApiError, invalid, unsupported } from "./errors.js";
 import { MAX_TOP_LOGPROBS } from "./logprobs.js";
 import { parseResponseFormat, type ResponseFormat } from "./structured.js";
+import { parseToolCalls, parseTools, type ConversationMessage, type ToolRequest } from "./tools.js";
 
 /** Fields accepted and ignored: they do not change the generated text. */
 export const IGNORED_FIELDS = [
@@ -24,7 +25,7 @@ export const IGNORED_FIELDS = [
   "modalities",
 ] as const;
 
-const MESSAGE_ROLES = ["system", "developer", "user", "assistant"] as const;
+const MESSAGE_ROLES = ["system", "developer", "user", "assistant", "tool"] as const;
 export type MessageRole = (typeof MESSAGE_ROLES)[number];
 
 /**
@@ -72,11 +73,12 @@ const message = z.looseObject({
     error: (issue) =>
       issue.input === undefined
         ? "missing: every message needs a role"
-        : `unknown role ${JSON.stringify(issue.input)}: use system, developer, user or assistant (tool and function messages are not supported)`,
+        : `unknown role ${JSON.stringify(issue.input)}: use system, developer, user, assistant or tool (function messages are not supported: use tool messages)`,
   }),
   content: textContent("\n", true),
   name: z.string().nullish(),
   tool_calls: z.array(z.unknown()).nullish(),
+  tool_call_id: z.string().nullish(),
   function_call: z.unknown().optional(),
 });
 
@@ -147,10 +149,8 @@ const completionSchema = z.looseObject({
   response_format: z.unknown().optional(),
 });
 
-export interface ChatMessage {
-  readonly role: MessageRole;
-  readonly content: string;
-}
+/** A chat message; assistant messages may carry tool calls, tool messages answer one (see tools.ts). */
+export type ChatMessage = ConversationMessage;
 
 /** What both endpoints ask of the generator, validated and with OpenAI's defaults resolved. */
 export interface GenerationParams {
@@ -187,6 +187,8 @@ export interface GenerationParams {
 
 export interface ChatRequest extends GenerationParams {
   readonly messages: readonly ChatMessage[];
+  /** `tools` and `tool_choice` (absent: no tools). */
+  readonly tools?: ToolRequest;
 }
 
 export interface CompletionRequest extends GenerationParams {
@@ -271,20 +273,24 @@ export function parseChatRequest(body: unknown): ChatRequest & OutputOptions {
   const parsed = parse(chatSchema, body);
   if (parsed.top_logprobs != null && !parsed.logprobs) throw invalid("top_logprobs", "top_logprobs needs logprobs: true");
   const topLogprobs = parsed.logprobs ? topLogprobsCount(parsed.top_logprobs ?? 0, "top_logprobs") : undefined;
-  if (parsed.tools && parsed.tools.length > 0) throw unsupported("tools", "tool calling is not supported");
-  if (parsed.functions && parsed.functions.length > 0) throw unsupported("functions", "function calling is not supported");
-  if (parsed.tool_choice != null && parsed.tool_choice !== "none" && parsed.tool_choice !== "auto")
-    throw unsupported("tool_choice", "tool calling is not supported");
+  if (parsed.functions && parsed.functions.length > 0) throw unsupported("functions", "the deprecated functions field is not supported: send tools");
+  if (parsed.function_call != null) throw unsupported("function_call", "the deprecated function_call field is not supported: send tool_choice");
+  const tools = parseTools(parsed.tools, parsed.tool_choice);
   if (parsed.audio != null) throw unsupported("audio", "audio output is not supported");
-  parsed.messages.forEach((m, i) => {
-    if ((m.tool_calls && m.tool_calls.length > 0) || m.function_call != null)
-      throw unsupported(`messages[${i}].tool_calls`, "tool calling is not supported");
+  const messages = parsed.messages.map((m, i): ChatMessage => {
+    if (m.function_call != null) throw unsupported(`messages[${i}].function_call`, "the deprecated function_call is not supported: send tool_calls");
+    if (m.tool_calls != null && m.role !== "assistant") throw invalid(`messages[${i}].tool_calls`, "only assistant messages carry tool calls");
+    if (m.role === "tool" && !m.tool_call_id) throw new ApiError(400, `Missing required parameter: 'messages[${i}].tool_call_id'.`, `messages[${i}].tool_call_id`, "missing_required_parameter");
+    if (m.role !== "tool" && m.tool_call_id != null) throw invalid(`messages[${i}].tool_call_id`, "only tool messages answer a tool call");
+    const toolCalls = m.tool_calls && m.tool_calls.length > 0 ? parseToolCalls(m.tool_calls, `messages[${i}].tool_calls`) : undefined;
+    return { role: m.role, content: m.content, ...(toolCalls ? { toolCalls } : {}), ...(m.tool_call_id ? { toolCallId: m.tool_call_id } : {}) };
   });
   if (parsed.max_tokens != null && parsed.max_completion_tokens != null && parsed.max_tokens !== parsed.max_completion_tokens)
     throw new ApiError(400, "Invalid 'max_tokens': max_tokens and max_completion_tokens disagree; send one of them", "max_tokens", "invalid_value");
   return {
     ...commonParams(parsed, parsed.max_completion_tokens ?? parsed.max_tokens),
-    messages: parsed.messages.map((m) => ({ role: m.role, content: m.content })),
+    messages,
+    ...(tools ? { tools } : {}),
     responseFormat: parseResponseFormat(parsed.response_format),
     topLogprobs,
   };
