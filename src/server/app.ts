@@ -316,8 +316,8 @@ export function buildApp(options: ServerOptions): LlmaServer {
         app.log.warn(`answer cache lookup failed: ${(error as Error).message}`);
       }
     }
-    if (params.stream && output.topLogprobs !== undefined)
-      throw new ApiError(400, "Unsupported 'logprobs': log probabilities are returned on non-streamed requests only; send stream: false", "logprobs", "unsupported_parameter");
+    if (params.stream && output.topLogprobs !== undefined && endpoint === "responses")
+      throw new ApiError(400, "Unsupported 'top_logprobs': log probabilities are returned on non-streamed responses only; send stream: false", "top_logprobs", "unsupported_parameter");
     return {
       cacheAs,
       info,
@@ -449,12 +449,18 @@ export function buildApp(options: ServerOptions): LlmaServer {
             ? { id, object: "chat.completion.chunk", created: createdAt, model: modelName, choices: [{ index: 0, logprobs: null, finish_reason: null, ...choice }], ...usageField }
             : { id, object: "text_completion", created: createdAt, model: modelName, choices: [{ index: 0, logprobs: null, finish_reason: null, ...choice }], ...usageField };
         if (endpoint === "chat") send(chunk({ delta: { role: "assistant", content: "" } }));
+        /** Text streamed so far (completions' logprobs text_offset counts from the start of the text). */
+        let streamedText = "";
         try {
           result = await runGeneration(model, sequence!, {
             ...prepared.engine,
             constraints,
             signal: controller.signal,
-            onText: (text) => send(chunk(endpoint === "chat" ? { delta: { content: text } } : { text })),
+            onText: (text, entries) => {
+              const logprobs = entries ? (endpoint === "chat" ? chatLogprobs(entries) : completionLogprobs(entries, streamedText.length)) : undefined;
+              streamedText += text;
+              send(chunk(endpoint === "chat" ? { delta: { content: text }, ...(logprobs ? { logprobs } : {}) } : { text, ...(logprobs ? { logprobs } : {}) }));
+            },
           });
         } catch (error) {
           send(new ApiError(500, `generation failed: ${(error as Error).message}`, null, "internal_error").toJSON());

@@ -43,9 +43,15 @@ export async function runConstrained(model: LlamaCppModel, sequence: TokenSequen
   const seed = sampling.temperature > 0 ? (sampling.seed ?? randomSeed()) : undefined;
   const bias = sampling.logitBias;
   const grammarEvaluationState = constraints.grammar ? new LlamaGrammarEvaluationState({ model: model.model, grammar: constraints.grammar }) : undefined;
+  /** Entries of the tokens whose text has not been streamed yet (they go out with the next piece). */
+  let unsent = 0;
   const flush = (final: boolean) => {
     const piece = text.takeStreamable(final);
-    if (piece.length > 0) request.onText?.(piece);
+    const entries = logprobs && logprobs.length > unsent ? logprobs.slice(unsent) : undefined;
+    if (piece.length > 0 || (final && entries)) {
+      request.onText?.(piece, entries);
+      unsent = logprobs?.length ?? 0;
+    }
   };
   if (!stop) {
     const tokens = inner.evaluateWithMetadata(

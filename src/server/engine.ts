@@ -40,7 +40,8 @@ export interface EngineRequest {
   /** Default "strict" (see core/exactness.ts). */
   readonly exactness?: ExactnessMode;
   readonly signal: AbortSignal;
-  readonly onText?: (text: string) => void;
+  /** Streamed text; under constraints with logprobs, the entries of the tokens behind this piece come with it. */
+  readonly onText?: (text: string, logprobs?: readonly TokenLogprob[]) => void;
   /** A grammar or log probabilities: decoded plainly by node-llama-cpp's sampler (see constrained.ts). */
   readonly constraints?: Constraints;
   /** A tool call to force or to let the model decide ("auto"); see tools.ts. */

@@ -62,9 +62,9 @@ export function chatLogprobs(entries: readonly TokenLogprob[]) {
 }
 
 /** Completions' `choices[i].logprobs`. */
-export function completionLogprobs(entries: readonly TokenLogprob[]) {
+export function completionLogprobs(entries: readonly TokenLogprob[], start = 0) {
   const offsets: number[] = [];
-  let offset = 0;
+  let offset = start;
   for (const e of entries) {
     offsets.push(offset);
     offset += e.token.length;

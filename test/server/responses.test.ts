@@ -119,6 +119,21 @@ describe("POST /v1/responses", () => {
     expect(bad.param).toBe("text.format.schema");
   });
 
+  it("top_logprobs: the output text's logprobs, the greedy token first among its alternatives", async () => {
+    const plain = await client.responses.create({ model: "tiny", input: question, max_output_tokens: 8 });
+    const { data, response } = await client.responses.create({ model: "tiny", input: question, max_output_tokens: 8, top_logprobs: 2, include: [] }).withResponse();
+    expect(data.output_text).toBe(plain.output_text);
+    expect(response.headers.get("x-llma-accelerated")).toBe("false");
+    const part = (data.output[0] as { content: { logprobs: { token: string; logprob: number; top_logprobs: { token: string; logprob: number }[] }[] }[] }).content[0];
+    expect(part.logprobs.map((l) => l.token).join("")).toBe(data.output_text);
+    for (const entry of part.logprobs) {
+      expect(entry.logprob).toBeLessThanOrEqual(0);
+      expect(entry.top_logprobs).toHaveLength(2);
+      expect(entry.top_logprobs[0].token).toBe(entry.token);
+    }
+    expect((await rejected({ input: "x", top_logprobs: 2, stream: true })).param).toBe("top_logprobs");
+  });
+
   it("unknown and unserved fields are 400s naming them; the server keeps serving", async () => {
     expect((await rejected({ input: "x", previous_response_id: "resp_123" })).param).toBe("previous_response_id");
     expect((await rejected({ input: "x", frobnicate: true })).param).toBe("frobnicate");

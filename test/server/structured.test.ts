@@ -171,10 +171,38 @@ describe("logprobs", () => {
     });
   });
 
+  it("streamed: the chunks' logprobs are the non-streamed ones, each with the text it came with", async () => {
+    const body = { model: "tiny", messages: [user("Where is the Eiffel Tower?")], max_tokens: 12, logprobs: true, top_logprobs: 2 };
+    const whole = await client.chat.completions.create(body);
+    const stream = await client.chat.completions.create({ ...body, stream: true });
+    const entries: { token: string; logprob: number }[] = [];
+    let text = "";
+    for await (const chunk of stream) {
+      const choice = chunk.choices[0];
+      if (!choice) continue;
+      text += choice.delta.content ?? "";
+      for (const entry of choice.logprobs?.content ?? []) entries.push(entry);
+    }
+    expect(text).toBe(whole.choices[0].message.content);
+    expect(entries.map((e) => e.token)).toEqual(whole.choices[0].logprobs!.content!.map((e) => e.token));
+    expect(entries.map((e) => e.logprob)).toEqual(whole.choices[0].logprobs!.content!.map((e) => e.logprob));
+
+    const completion = { model: "tiny", prompt: "The capital of France is", max_tokens: 8, logprobs: 1 };
+    const plain = await client.completions.create(completion);
+    const streamed = await client.completions.create({ ...completion, stream: true });
+    const offsets: number[] = [];
+    const tokens: string[] = [];
+    for await (const chunk of streamed) {
+      offsets.push(...(chunk.choices[0]?.logprobs?.text_offset ?? []));
+      tokens.push(...(chunk.choices[0]?.logprobs?.tokens ?? []));
+    }
+    expect(tokens).toEqual(plain.choices[0].logprobs!.tokens);
+    expect(offsets).toEqual(plain.choices[0].logprobs!.text_offset);
+  });
+
   it("bad logprobs requests are 400s naming the field", async () => {
     expect((await rejected({ messages: [user("hi")], logprobs: true, top_logprobs: 21 })).param).toBe("top_logprobs");
     expect((await rejected({ messages: [user("hi")], top_logprobs: 2 })).param).toBe("top_logprobs");
-    expect((await rejected({ messages: [user("hi")], logprobs: true, stream: true })).param).toBe("logprobs");
     expect((await rejected({ prompt: "x", logprobs: -1 }, "completion")).param).toBe("logprobs");
   });
 });
