@@ -3,13 +3,16 @@
  * pipeline: a request is validated here and translated into a chat completions body (instructions as
  * the first system message, input items as messages, text.format as response_format), so it is served
  * by the same generation path as chat — accelerated with the `references`/`llma` extensions unless a
- * format or logprobs needs constrained decoding. Responses are not stored: `previous_response_id` (and
+ * format, logprobs or a tool call needs constrained decoding. Function tools map to chat's tools,
+ * `function_call` / `function_call_output` input items to assistant tool calls and tool messages, and
+ * the reply's tool calls to `function_call` output items. Responses are not stored: `previous_response_id` (and
  * `conversation`) are rejected with a 400 rather than answered without the earlier turns.
  */
 import { randomUUID } from "node:crypto";
 import type { EngineResult } from "./engine.js";
 import { ApiError, invalid, unsupported } from "./errors.js";
 import type { TokenLogprob } from "./logprobs.js";
+import type { ToolCall } from "./tools.js";
 import { jsonSchemaFormat, parseResponseFormat } from "./structured.js";
 
 /** Request fields this endpoint reads; any other is a 400 naming it. */
@@ -54,6 +57,9 @@ export interface ResponsesEcho {
   readonly metadata: Record<string, string>;
   readonly format: Record<string, unknown>;
   readonly topLogprobs: number | null;
+  /** The request's tools and tool_choice as the response repeats them. */
+  readonly tools: readonly unknown[];
+  readonly toolChoice: unknown;
 }
 
 export interface TranslatedRequest {
@@ -73,8 +79,24 @@ export function translateResponsesRequest(body: unknown): TranslatedRequest {
     throw unsupported("previous_response_id", "this server does not store responses; send the earlier turns in 'input' (as message items) instead");
   if (request.conversation != null) throw unsupported("conversation", "this server does not store conversations; send the earlier turns in 'input' instead");
   if (request.background) throw unsupported("background", "background responses are not supported (this server does not store responses)");
-  if (Array.isArray(request.tools) && request.tools.length > 0) throw unsupported("tools", "tools are served on /v1/chat/completions only");
-  if (request.tool_choice != null && request.tool_choice !== "none" && request.tool_choice !== "auto") throw unsupported("tool_choice", "tools are served on /v1/chat/completions only");
+  const tools = request.tools == null ? [] : request.tools;
+  if (!Array.isArray(tools)) throw invalid("tools", "expected an array of function tools");
+  const chatTools = tools.map((tool: unknown, i) => {
+    const t = tool as Record<string, unknown> | null;
+    if (typeof t !== "object" || t === null) throw invalid(`tools[${i}]`, "expected an object {type: \"function\", name, parameters}");
+    if (t.type !== "function") throw unsupported(`tools[${i}].type`, `only function tools are supported, got ${JSON.stringify(t.type)}`);
+    for (const key of Object.keys(t))
+      if (!["type", "name", "description", "parameters", "strict"].includes(key)) throw new ApiError(400, `Unrecognized argument supplied: 'tools[${i}].${key}'`, `tools[${i}].${key}`, "unknown_parameter");
+    const { type: _type, ...fn } = t;
+    return { type: "function", function: fn };
+  });
+  const toolChoice = request.tool_choice;
+  let chatToolChoice: unknown = toolChoice;
+  if (typeof toolChoice === "object" && toolChoice !== null && !Array.isArray(toolChoice)) {
+    const choice = toolChoice as { type?: unknown; name?: unknown };
+    if (choice.type !== "function") throw unsupported("tool_choice.type", `only function tool choices are supported, got ${JSON.stringify(choice.type)}`);
+    chatToolChoice = { type: "function", function: { name: choice.name } };
+  }
   if (request.reasoning != null) throw unsupported("reasoning", "reasoning options are not supported (the model's output is returned as text)");
   if (request.truncation != null && request.truncation !== "disabled")
     throw unsupported("truncation", `only "disabled" is supported (a prompt too long for the context is a 400), got ${JSON.stringify(request.truncation)}`);
@@ -95,7 +117,10 @@ export function translateResponsesRequest(body: unknown): TranslatedRequest {
   const input = request.input;
   if (input === undefined) throw new ApiError(400, "Missing required parameter: 'input'.", "input", "missing_required_parameter");
   if (typeof input === "string") messages.push({ role: "user", content: input });
-  else if (Array.isArray(input)) input.forEach((item, i) => messages.push(inputMessage(item, `input[${i}]`)));
+  else if (Array.isArray(input)) {
+    input.forEach((item, i) => addInputItem(messages, item, `input[${i}]`));
+    checkCallOutputs(input);
+  }
   else throw invalid("input", "expected a string or an array of message items");
   if (messages.length === 0) throw invalid("input", "expected at least one message item");
 
@@ -112,6 +137,8 @@ export function translateResponsesRequest(body: unknown): TranslatedRequest {
     references: request.references,
     llma: request.llma,
     response_format: format.chat,
+    ...(chatTools.length > 0 ? { tools: chatTools } : {}),
+    ...(toolChoice != null ? { tool_choice: chatToolChoice } : {}),
     ...(topLogprobs !== null ? { logprobs: true, top_logprobs: topLogprobs } : {}),
   };
   return {
@@ -124,16 +151,61 @@ export function translateResponsesRequest(body: unknown): TranslatedRequest {
       metadata: (request.metadata as Record<string, string> | undefined) ?? {},
       format: format.echo,
       topLogprobs: topLogprobs as number | null,
+      tools,
+      toolChoice: toolChoice ?? (tools.length > 0 ? "auto" : "none"),
     },
   };
 }
 
-/** One input item: `{role, content}` (type "message" or none) with a string or input_text/output_text parts. */
-function inputMessage(item: unknown, param: string): Record<string, unknown> {
-  if (typeof item !== "object" || item === null || Array.isArray(item)) throw invalid(param, "expected a message item {role, content}");
+/**
+ * One input item as chat messages: a message, a `function_call` (an assistant tool call; consecutive
+ * calls join one assistant message) or a `function_call_output` (a tool message answering one).
+ */
+function addInputItem(messages: Record<string, unknown>[], item: unknown, param: string): void {
+  if (typeof item !== "object" || item === null || Array.isArray(item)) throw invalid(param, "expected an item {role, content} or {type: \"function_call\" | \"function_call_output\"}");
   const record = item as Record<string, unknown>;
+  const only = (allowed: string[]) => {
+    for (const key of Object.keys(record))
+      if (!allowed.includes(key)) throw new ApiError(400, `Unrecognized argument supplied: '${param}.${key}'`, `${param}.${key}`, "unknown_parameter");
+  };
+  const text = (key: string) => {
+    if (typeof record[key] !== "string") throw invalid(`${param}.${key}`, "expected a string");
+    return record[key] as string;
+  };
+  if (record.type === "function_call") {
+    only(["type", "id", "call_id", "name", "arguments", "status"]);
+    const call = { id: text("call_id"), type: "function", function: { name: text("name"), arguments: text("arguments") } };
+    const last = messages.at(-1);
+    if (last && last.role === "assistant" && Array.isArray(last.tool_calls)) (last.tool_calls as unknown[]).push(call);
+    else messages.push({ role: "assistant", content: null, tool_calls: [call] });
+    return;
+  }
+  if (record.type === "function_call_output") {
+    only(["type", "id", "call_id", "output", "status"]);
+    messages.push({ role: "tool", tool_call_id: text("call_id"), content: text("output") });
+    return;
+  }
+  messages.push(inputMessage(record, param));
+}
+
+/** Every function_call item needs a function_call_output after it, and every output answers an earlier call (named by input index). */
+function checkCallOutputs(input: readonly unknown[]): void {
+  const open = new Map<string, number>();
+  input.forEach((item, i) => {
+    const record = item as { type?: unknown; call_id?: unknown };
+    if (record.type === "function_call") open.set(record.call_id as string, i);
+    else if (record.type === "function_call_output") {
+      if (!open.has(record.call_id as string)) throw invalid(`input[${i}].call_id`, `${JSON.stringify(record.call_id)} answers no function_call item before it`);
+      open.delete(record.call_id as string);
+    }
+  });
+  for (const [id, i] of open) throw invalid(`input[${i}]`, `the function call ${JSON.stringify(id)} has no function_call_output item answering it`);
+}
+
+/** A message item: `{role, content}` (type "message" or none) with a string or input_text/output_text parts. */
+function inputMessage(record: Record<string, unknown>, param: string): Record<string, unknown> {
   if (record.type !== undefined && record.type !== "message")
-    throw unsupported(`${param}.type`, `only message items are supported, got ${JSON.stringify(record.type)}`);
+    throw unsupported(`${param}.type`, `only message, function_call and function_call_output items are supported, got ${JSON.stringify(record.type)}`);
   for (const key of Object.keys(record))
     if (!["type", "role", "content", "id", "status"].includes(key)) throw new ApiError(400, `Unrecognized argument supplied: '${param}.${key}'`, `${param}.${key}`, "unknown_parameter");
   if (typeof record.role !== "string" || !ROLES.has(record.role)) throw invalid(`${param}.role`, `expected user, assistant, system or developer, got ${JSON.stringify(record.role)}`);
@@ -199,6 +271,20 @@ export function messageItem(id: string, status: Status, text: string | undefined
   return { type: "message", id, status, role: "assistant", content: text === undefined ? [] : [outputText(text, logprobs)] };
 }
 
+/** A tool call as a `function_call` output item (its id "fc_...", the call's id as call_id). */
+export function functionCallItem(call: ToolCall, status: Status) {
+  return { type: "function_call", id: `fc_${call.id.replace(/^call_/, "")}`, call_id: call.id, name: call.name, arguments: call.arguments, status };
+}
+
+/** The output items of a finished reply: the message (unless the reply is only tool calls), then the calls. */
+function outputItems(parts: ResponseParts, result: EngineResult, status: Status) {
+  const calls = result.toolCalls ?? [];
+  const items: Record<string, unknown>[] = [];
+  if (calls.length === 0 || result.text !== "") items.push(messageItem(parts.messageId, status === "incomplete" ? "incomplete" : "completed", result.text, result.logprobs));
+  for (const call of calls) items.push(functionCallItem(call, "completed"));
+  return items;
+}
+
 export interface ResponseParts {
   readonly id: string;
   readonly messageId: string;
@@ -223,7 +309,7 @@ export function responseObject(parts: ResponseParts, result?: EngineResult, llma
     max_output_tokens: parts.echo.maxOutputTokens,
     metadata: parts.echo.metadata,
     model: parts.model,
-    output: result ? [messageItem(parts.messageId, status === "incomplete" ? "incomplete" : "completed", text, result.logprobs)] : [],
+    output: result ? outputItems(parts, result, status) : [],
     ...(result ? { output_text: text } : {}),
     parallel_tool_calls: false,
     previous_response_id: null,
@@ -231,8 +317,8 @@ export function responseObject(parts: ResponseParts, result?: EngineResult, llma
     store: false,
     temperature: parts.echo.temperature,
     text: { format: parts.echo.format },
-    tool_choice: "none",
-    tools: [],
+    tool_choice: parts.echo.toolChoice,
+    tools: parts.echo.tools,
     top_logprobs: parts.echo.topLogprobs,
     top_p: parts.echo.topP,
     truncation: "disabled",
@@ -257,6 +343,8 @@ export function responseObject(parts: ResponseParts, result?: EngineResult, llma
  */
 export class ResponsesEventStream {
   private sequence = 0;
+  /** Whether the message item has been announced (at the first text, or at the end of a text reply). */
+  private messageOpen = false;
 
   constructor(
     private readonly parts: ResponseParts,
@@ -271,20 +359,41 @@ export class ResponsesEventStream {
     const response = responseObject(this.parts);
     this.event("response.created", { response });
     this.event("response.in_progress", { response });
+  }
+
+  private openMessage(): void {
+    if (this.messageOpen) return;
+    this.messageOpen = true;
     this.event("response.output_item.added", { output_index: 0, item: messageItem(this.parts.messageId, "in_progress", undefined) });
     this.event("response.content_part.added", { item_id: this.parts.messageId, output_index: 0, content_index: 0, part: outputText("", undefined) });
   }
 
   delta(text: string): void {
+    if (text === "") return;
+    this.openMessage();
     this.event("response.output_text.delta", { item_id: this.parts.messageId, output_index: 0, content_index: 0, delta: text, logprobs: [] });
   }
 
   finish(result: EngineResult, llma: Record<string, unknown>): void {
     const response = responseObject(this.parts, result, llma);
-    const item = response.output[0];
-    this.event("response.output_text.done", { item_id: this.parts.messageId, output_index: 0, content_index: 0, text: result.text, logprobs: [] });
-    this.event("response.content_part.done", { item_id: this.parts.messageId, output_index: 0, content_index: 0, part: item.content[0] });
-    this.event("response.output_item.done", { output_index: 0, item });
+    const calls = result.toolCalls ?? [];
+    if (calls.length === 0) this.openMessage();
+    let index = 0;
+    if (this.messageOpen) {
+      const item = response.output[0] as ReturnType<typeof messageItem>;
+      this.event("response.output_text.done", { item_id: this.parts.messageId, output_index: 0, content_index: 0, text: result.text, logprobs: [] });
+      this.event("response.content_part.done", { item_id: this.parts.messageId, output_index: 0, content_index: 0, part: item.content[0] });
+      this.event("response.output_item.done", { output_index: 0, item });
+      index = 1;
+    }
+    for (const call of calls) {
+      const item = functionCallItem(call, "completed");
+      this.event("response.output_item.added", { output_index: index, item: { ...item, arguments: "", status: "in_progress" } });
+      this.event("response.function_call_arguments.delta", { item_id: item.id, output_index: index, delta: call.arguments });
+      this.event("response.function_call_arguments.done", { item_id: item.id, output_index: index, name: call.name, arguments: call.arguments });
+      this.event("response.output_item.done", { output_index: index, item });
+      index++;
+    }
     this.event(response.status === "incomplete" ? "response.incomplete" : "response.completed", { response });
   }
 

@@ -134,15 +134,62 @@ describe("POST /v1/responses", () => {
     expect((await rejected({ input: "x", top_logprobs: 2, stream: true })).param).toBe("top_logprobs");
   });
 
+  it("function tools: a forced call as a function_call item, its output sent back as input items, then a text answer; streamed too", async () => {
+    const parameters = { type: "object", properties: { city: { enum: ["Paris", "Rome"] } }, required: ["city"], additionalProperties: false };
+    const tools = [{ type: "function" as const, name: "get_weather", description: "Weather in a city", parameters, strict: true }];
+    const call = await client.responses.create({ model: "tiny", input: question, tools, tool_choice: { type: "function", name: "get_weather" }, max_output_tokens: 48 });
+    expect(call.status).toBe("completed");
+    expect(call.output).toHaveLength(1);
+    const item = call.output[0] as { type: string; call_id: string; name: string; arguments: string; id: string };
+    expect(item.type).toBe("function_call");
+    expect(item.name).toBe("get_weather");
+    expect(item.id).toMatch(/^fc_/);
+    expect(new Ajv().compile(parameters)(JSON.parse(item.arguments))).toBe(true);
+    expect(call.tools).toHaveLength(1);
+
+    const answer = await client.responses.create({
+      model: "tiny",
+      input: [
+        { role: "user", content: question },
+        { type: "function_call", call_id: item.call_id, name: item.name, arguments: item.arguments },
+        { type: "function_call_output", call_id: item.call_id, output: JSON.stringify({ temperature: 20 }) },
+      ],
+      tools,
+      tool_choice: "none",
+      max_output_tokens: 12,
+    });
+    expect(answer.output[0].type).toBe("message");
+    expect(answer.output_text.length).toBeGreaterThan(0);
+
+    const stream = client.responses.stream({ model: "tiny", input: question, tools, tool_choice: "required", max_output_tokens: 48 });
+    const types: string[] = [];
+    for await (const event of stream) types.push(event.type);
+    const final = await stream.finalResponse();
+    expect(types).toEqual([
+      "response.created",
+      "response.in_progress",
+      "response.output_item.added",
+      "response.function_call_arguments.delta",
+      "response.function_call_arguments.done",
+      "response.output_item.done",
+      "response.completed",
+    ]);
+    const streamed = final.output[0] as { type: string; arguments: string };
+    expect(streamed.type).toBe("function_call");
+    expect(streamed.arguments).toBe(item.arguments);
+  });
+
   it("unknown and unserved fields are 400s naming them; the server keeps serving", async () => {
     expect((await rejected({ input: "x", previous_response_id: "resp_123" })).param).toBe("previous_response_id");
     expect((await rejected({ input: "x", frobnicate: true })).param).toBe("frobnicate");
     expect((await rejected({ input: [{ role: "user", content: [{ type: "input_image", image_url: "http://x" }] }] })).param).toBe("input[0].content[0].type");
-    expect((await rejected({ input: [{ type: "function_call_output", call_id: "c", output: "1" }] })).param).toBe("input[0].type");
+    expect((await rejected({ input: [{ type: "reasoning", summary: [] }] })).param).toBe("input[0].type");
     expect((await rejected({ input: [{ role: "robot", content: "x" }] })).param).toBe("input[0].role");
     expect((await rejected({})).param).toBe("input");
     expect((await rejected({ input: "x", max_output_tokens: 0 })).param).toBe("max_output_tokens");
-    expect((await rejected({ input: "x", tools: [{ type: "web_search" }] })).param).toBe("tools");
+    expect((await rejected({ input: "x", tools: [{ type: "web_search" }] })).param).toBe("tools[0].type");
+    expect((await rejected({ input: [{ type: "function_call_output", call_id: "call_nope", output: "1" }] })).param).toBe("input[0].call_id");
+    expect((await rejected({ input: [{ type: "function_call", call_id: "c1", name: "f", arguments: "{}" }] })).param).toBe("input[0]");
     expect((await rejected({ input: "x", text: { format: { type: "xml" } } })).param).toBe("text.format.type");
     const after = await client.responses.create({ model: "tiny", input: "hi", max_output_tokens: 4 });
     expect(after.output_text.length).toBeGreaterThan(0);
