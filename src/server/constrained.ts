@@ -16,6 +16,7 @@ import { outputIsExact, passWidthLimit } from "../core/exactness.js";
 import type { TokenSequence } from "../core/model.js";
 import { OutputText } from "../core/output-text.js";
 import { randomSeed } from "../core/sampling.js";
+import { ApiError } from "./errors.js";
 import { finishReason, PENALTY_WINDOW, type EngineRequest, type EngineResult } from "./engine.js";
 import { tokenLogprob, type TokenLogprob } from "./logprobs.js";
 import { grammarFor, type ResponseFormat } from "./structured.js";
@@ -28,7 +29,12 @@ export interface Constraints {
 }
 
 export async function runConstrained(model: LlamaCppModel, sequence: TokenSequence, request: EngineRequest, constraints: Constraints): Promise<EngineResult> {
-  const { prompt, maxTokens, signal } = request;
+  const { prompt, signal } = request;
+  // Never past the context (node-llama-cpp would shift it, see LlamaCppModel): a forced tool call's
+  // prompt is a few tokens longer than the one the request's limits were checked against.
+  const room = model.contextSize - prompt.length;
+  if (room < 1) throw new ApiError(400, `This model's maximum context length is ${model.contextSize} tokens, but the prompt takes ${prompt.length}, leaving no room for the completion.`, "messages", "context_length_exceeded");
+  const maxTokens = Math.min(request.maxTokens, room);
   const sampling = request.sampling ?? { temperature: 0 };
   const inner = (sequence as { sequence?: import("node-llama-cpp").LlamaContextSequence }).sequence;
   if (!inner || typeof inner.evaluateWithMetadata !== "function") throw new Error("constrained decoding needs a node-llama-cpp sequence (LlamaCppModel)");
@@ -96,7 +102,7 @@ export async function runConstrained(model: LlamaCppModel, sequence: TokenSequen
       }
       generated.push(token);
       if (text.push(token)) stop = "stop";
-      else if (generated.length >= maxTokens) stop = "max-tokens";
+      else if (generated.length >= maxTokens) stop = generated.length >= room ? "context-full" : "max-tokens";
       flush(false);
       if (stop) break;
       if (signal.aborted) {

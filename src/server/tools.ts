@@ -269,7 +269,8 @@ export async function runAutoTools(model: LlamaCppModel, sequence: TokenSequence
       functions: functionsOf(run.request.tools),
       documentFunctionParams: true,
       maxParallelFunctionCalls: 1,
-      maxTokens: request.maxTokens,
+      // Never past the context (LlamaChat would shift it): the room our rendering of the same history leaves.
+      maxTokens: Math.max(1, Math.min(request.maxTokens, model.contextSize - request.prompt.length)),
       temperature: sampling.temperature,
       topK: 0,
       topP: sampling.topP ?? 1,

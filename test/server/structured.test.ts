@@ -79,6 +79,25 @@ describe("response_format", () => {
     expect(free.data.choices[0].message.content).not.toBe(content.slice(0, free.data.choices[0].message.content!.length));
   });
 
+  it("json_schema with sampling (temperature, seed): valid every time, and the same seed gives the same JSON", async () => {
+    const validate = new Ajv().compile(schema);
+    const texts: string[] = [];
+    for (const seed of [7, 7, 8, 9]) {
+      const reply = await chat({
+        messages: [user("Describe a ball as JSON.")],
+        max_tokens: 96,
+        temperature: 1.2,
+        seed,
+        response_format: { type: "json_schema", json_schema: { name: "ball", schema } },
+      });
+      const content = reply.data.choices[0].message.content!;
+      expect(validate(JSON.parse(content)), content).toBe(true);
+      expect((reply.data as unknown as { llma: { seed: number } }).llma.seed).toBe(seed);
+      texts.push(content);
+    }
+    expect(texts[1]).toBe(texts[0]);
+  });
+
   it("json_schema on /v1/completions, and anyOf/$ref/const schemas", async () => {
     const nested = {
       $defs: { flag: { type: "boolean" } },
