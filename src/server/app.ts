@@ -18,7 +18,7 @@ import { needsPlainSampler, needsSampler, runGeneration, type EngineRequest, typ
 import { ApiError, unsupported } from "./errors.js";
 import { Metrics } from "./metrics.js";
 import { QueueFullError, Scheduler, type Slot } from "./scheduler.js";
-import { constraintsFor } from "./constrained.js";
+import { constraintsFor, logprobsAfterDecoding } from "./constrained.js";
 import { chatLogprobs, completionLogprobs } from "./logprobs.js";
 import { functionsOf, toolPath } from "./tools.js";
 import { messageId, responseId, responseObject, ResponsesEventStream, translateResponsesRequest, type ResponsesEcho } from "./responses.js";
@@ -381,7 +381,8 @@ export function buildApp(options: ServerOptions): LlmaServer {
     const prepared = prepare(endpoint, request.body);
     const { params } = prepared;
     const constraints = await constraintsFor(model, prepared.output.responseFormat, prepared.output.topLogprobs);
-    const accelerated = !needsPlainSampler(prepared.engine.sampling) && !constraints && !prepared.engine.tools;
+    const accelerated =
+      !needsPlainSampler(prepared.engine.sampling) && (!constraints || logprobsAfterDecoding(constraints, prepared.engine.sampling, params.stream)) && !prepared.engine.tools;
 
     // The client going away (or a drain running out of time) aborts the generation and frees the slot.
     const controller = new AbortController();

@@ -138,6 +138,14 @@ function commonPrefixLength(a: readonly number[], b: readonly number[]): number 
   return i;
 }
 
+/**
+ * Whether a request's constraints leave it on LLMA's path: log probabilities alone (no grammar) of a
+ * greedy, non-streamed reply are computed after decoding from exact passes (see logprobs-pass.ts).
+ */
+export function logprobsAfterDecoding(constraints: Constraints | undefined, sampling: EngineRequest["sampling"], streamed: boolean): boolean {
+  return !!constraints && !constraints.grammar && constraints.topLogprobs !== undefined && sampling === undefined && !streamed;
+}
+
 /** The constraints a request's output options need (undefined: none, the request can be accelerated). */
 export async function constraintsFor(model: LlamaCppModel, format: ResponseFormat, topLogprobs: number | undefined): Promise<Constraints | undefined> {
   const grammar = await grammarFor(model, format);

@@ -13,7 +13,8 @@ import { generate, type PolicyName } from "../core/generate.js";
 import type { TokenSequence } from "../core/model.js";
 import { OutputText } from "../core/output-text.js";
 import { randomSeed } from "../core/sampling.js";
-import { runConstrained, type Constraints } from "./constrained.js";
+import { logprobsAfterDecoding, runConstrained, type Constraints } from "./constrained.js";
+import { greedyLogprobs } from "./logprobs-pass.js";
 import type { TokenLogprob } from "./logprobs.js";
 import type { GenerationMode } from "./metrics.js";
 import { runAutoTools, runForcedCall, type ToolCall, type ToolRun } from "./tools.js";
@@ -106,6 +107,12 @@ export function needsPlainSampler(sampling: Sampling | undefined): boolean {
 export async function runGeneration(model: LlamaCppModel, sequence: TokenSequence, request: EngineRequest): Promise<EngineResult> {
   const { sampling } = request;
   if (request.tools) return request.tools.path === "forced" ? runForcedCall(model, sequence, request, request.tools) : runAutoTools(model, sequence, request, request.tools);
+  if (request.constraints && logprobsAfterDecoding(request.constraints, sampling, request.onText !== undefined)) {
+    const result = await runGeneration(model, sequence, { ...request, constraints: undefined });
+    if (result.finishReason === "abort") return result;
+    const { entries, passes } = await greedyLogprobs(model, sequence, request.prompt, result.tokens ?? [], request.constraints.topLogprobs ?? 0);
+    return { ...result, logprobs: entries, forwardPasses: result.forwardPasses + passes };
+  }
   if (request.constraints) return runConstrained(model, sequence, request, request.constraints);
   if (sampling && needsPlainSampler(sampling)) return sample(model, sequence, request, sampling);
   const sampled = sampling !== undefined && sampling.temperature > 0;

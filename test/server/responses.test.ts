@@ -123,7 +123,7 @@ describe("POST /v1/responses", () => {
     const plain = await client.responses.create({ model: "tiny", input: question, max_output_tokens: 8 });
     const { data, response } = await client.responses.create({ model: "tiny", input: question, max_output_tokens: 8, top_logprobs: 2, include: [] }).withResponse();
     expect(data.output_text).toBe(plain.output_text);
-    expect(response.headers.get("x-llma-accelerated")).toBe("false");
+    expect(response.headers.get("x-llma-accelerated")).toBe("true");
     const part = (data.output[0] as { content: { logprobs: { token: string; logprob: number; top_logprobs: { token: string; logprob: number }[] }[] }[] }).content[0];
     expect(part.logprobs.map((l) => l.token).join("")).toBe(data.output_text);
     for (const entry of part.logprobs) {

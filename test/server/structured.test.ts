@@ -154,7 +154,8 @@ describe("logprobs", () => {
     const withLogprobs = await chat({ messages: question, max_tokens: 16, logprobs: true, top_logprobs: 3 });
     const choice = withLogprobs.data.choices[0];
     expect(choice.message.content).toBe(plain.data.choices[0].message.content);
-    expect(withLogprobs.accelerated).toBe("false");
+    // Greedy and not streamed: decoded by LLMA, the logprobs from exact passes afterwards.
+    expect(withLogprobs.accelerated).toBe("true");
     const content = choice.logprobs!.content!;
     expect(content.length).toBe(withLogprobs.data.usage!.completion_tokens);
     expect(content.map((c) => c.token).join("")).toBe(choice.message.content);
@@ -190,9 +191,13 @@ describe("logprobs", () => {
     });
   });
 
-  it("streamed: the chunks' logprobs are the non-streamed ones, each with the text it came with", async () => {
+  it("streamed (plain path): the chunks' logprobs are exactly the non-streamed ones (LLMA with drafts, then exact passes)", async () => {
     const body = { model: "tiny", messages: [user("Where is the Eiffel Tower?")], max_tokens: 12, logprobs: true, top_logprobs: 2 };
-    const whole = await client.chat.completions.create(body);
+    const answer = (await client.chat.completions.create({ model: "tiny", messages: body.messages, max_tokens: 12 })).choices[0].message.content!;
+    // The answer as the prediction: most tokens come from accepted drafts.
+    const { data: whole, response } = await client.chat.completions.create({ ...body, prediction: { type: "content", content: answer } }).withResponse();
+    expect(response.headers.get("x-llma-accelerated")).toBe("true");
+    expect(whole.usage!.completion_tokens_details!.accepted_prediction_tokens).toBeGreaterThan(6);
     const stream = await client.chat.completions.create({ ...body, stream: true });
     const entries: { token: string; logprob: number }[] = [];
     let text = "";
@@ -205,6 +210,7 @@ describe("logprobs", () => {
     expect(text).toBe(whole.choices[0].message.content);
     expect(entries.map((e) => e.token)).toEqual(whole.choices[0].logprobs!.content!.map((e) => e.token));
     expect(entries.map((e) => e.logprob)).toEqual(whole.choices[0].logprobs!.content!.map((e) => e.logprob));
+    expect(entries.map((e) => (e as { top_logprobs: unknown[] }).top_logprobs)).toEqual(whole.choices[0].logprobs!.content!.map((e) => e.top_logprobs));
 
     const completion = { model: "tiny", prompt: "The capital of France is", max_tokens: 8, logprobs: 1 };
     const plain = await client.completions.create(completion);
@@ -217,6 +223,18 @@ describe("logprobs", () => {
     }
     expect(tokens).toEqual(plain.choices[0].logprobs!.tokens);
     expect(offsets).toEqual(plain.choices[0].logprobs!.text_offset);
+  });
+
+  it("sampled (temperature > 0): served on the plain path, logprobs of the distribution the token was drawn from", async () => {
+    const reply = await chat({ messages: [user("Where is the Eiffel Tower?")], max_tokens: 8, temperature: 0.9, seed: 3, logprobs: true, top_logprobs: 5 });
+    expect(reply.accelerated).toBe("false");
+    const content = reply.data.choices[0].logprobs!.content!;
+    expect(content.map((c) => c.token).join("")).toBe(reply.data.choices[0].message.content);
+    for (const entry of content) {
+      expect(entry.logprob).toBeLessThanOrEqual(0);
+      // The drawn token is one of the candidates, at most as likely as the first.
+      expect(entry.logprob).toBeLessThanOrEqual(entry.top_logprobs[0].logprob + 1e-6);
+    }
   });
 
   it("bad logprobs requests are 400s naming the field", async () => {
