@@ -199,7 +199,7 @@ describe("logprobs", () => {
     expect(response.headers.get("x-llma-accelerated")).toBe("true");
     expect(whole.usage!.completion_tokens_details!.accepted_prediction_tokens).toBeGreaterThan(6);
     const stream = await client.chat.completions.create({ ...body, stream: true });
-    const entries: { token: string; logprob: number }[] = [];
+    const entries: { token: string; logprob: number; top_logprobs: unknown[] }[] = [];
     let text = "";
     for await (const chunk of stream) {
       const choice = chunk.choices[0];
@@ -210,7 +210,7 @@ describe("logprobs", () => {
     expect(text).toBe(whole.choices[0].message.content);
     expect(entries.map((e) => e.token)).toEqual(whole.choices[0].logprobs!.content!.map((e) => e.token));
     expect(entries.map((e) => e.logprob)).toEqual(whole.choices[0].logprobs!.content!.map((e) => e.logprob));
-    expect(entries.map((e) => (e as { top_logprobs: unknown[] }).top_logprobs)).toEqual(whole.choices[0].logprobs!.content!.map((e) => e.top_logprobs));
+    expect(entries.map((e) => e.top_logprobs)).toEqual(whole.choices[0].logprobs!.content!.map((e) => e.top_logprobs));
 
     const completion = { model: "tiny", prompt: "The capital of France is", max_tokens: 8, logprobs: 1 };
     const plain = await client.completions.create(completion);
