@@ -7,7 +7,8 @@
  * Why not accelerated: a grammar masks the logits at every position with a state that advances through
  * the accepted tokens; verifying a draft losslessly would need that state per drafted position and a
  * rollback on rejection, which node-llama-cpp's batched evaluation (controlledEvaluate) does not take.
- * Log probabilities are returned by node-llama-cpp's one-token evaluation only.
+ * Log probabilities come here when the reply is sampled, streamed or under a grammar; a greedy,
+ * non-streamed reply gets them after LLMA's decoding instead (see logprobs-pass.ts).
  */
 import { LlamaGrammarEvaluationState, TokenBias, type LlamaGrammar, type Token } from "node-llama-cpp";
 import type { LlamaCppModel } from "../backends/llama-cpp.js";
