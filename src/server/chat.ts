@@ -3,9 +3,9 @@
  * the GGUF: a specialized wrapper when it recognises the template, else the GGUF's Jinja template). The
  * assistant turn is left open so generation writes the answer.
  */
-import { resolveChatWrapper, type ChatHistoryItem, type ChatWrapper, type LlamaModel, type LlamaText } from "node-llama-cpp";
+import { resolveChatWrapper, type ChatHistoryItem, type ChatModelFunctions, type ChatWrapper, type LlamaModel, type LlamaText } from "node-llama-cpp";
 import type { LlamaCppModel } from "../backends/llama-cpp.js";
-import type { ChatMessage } from "./schemas.js";
+import { toChatHistory, type ConversationMessage } from "./tools.js";
 
 export interface RenderedChat {
   /** Prompt tokens, BOS first when the model wants one. */
@@ -34,25 +34,24 @@ export class ChatRenderer {
     return this.wrapper.wrapperName;
   }
 
-  render(messages: readonly ChatMessage[]): RenderedChat {
-    const chatHistory: ChatHistoryItem[] = messages.map((message): ChatHistoryItem => {
-      switch (message.role) {
-        case "system":
-        case "developer":
-          return { type: "system", text: message.content };
-        case "user":
-          return { type: "user", text: message.content };
-        case "assistant":
-          return { type: "model", response: [message.content] };
-      }
-    });
-    chatHistory.push({ type: "model", response: [] }); // the open assistant turn
-    const state = this.wrapper.generateContextState({ chatHistory });
-    const tokens = state.contextText.tokenize(this.model.model.tokenizer) as number[];
+  /** Messages (tool calls and results included) -> prompt tokens; `functions` are documented as the wrapper does it. */
+  render(messages: readonly ConversationMessage[], functions?: ChatModelFunctions): RenderedChat {
+    const state = this.wrapper.generateContextState({ chatHistory: toChatHistory(messages), availableFunctions: functions, documentFunctionParams: true });
+    return { tokens: this.tokenize(state.contextText), stop: plainTextTriggers(state.stopGenerationTriggers) };
+  }
+
+  /** The rendered text of a chat history (its last item the open assistant turn). */
+  contextText(chatHistory: ChatHistoryItem[], functions?: ChatModelFunctions): LlamaText {
+    return this.wrapper.generateContextState({ chatHistory, availableFunctions: functions, documentFunctionParams: true }).contextText;
+  }
+
+  /** Tokens of rendered text, BOS first when the model wants one. */
+  tokenize(text: LlamaText): number[] {
+    const tokens = text.tokenize(this.model.model.tokenizer) as number[];
     const bos = this.model.model.tokens.bos;
     // As llama.cpp's server does: templates that do not write BOS themselves still get one.
     if (bos != null && this.model.model.tokens.shouldPrependBosToken && tokens[0] !== bos) tokens.unshift(bos);
-    return { tokens, stop: plainTextTriggers(state.stopGenerationTriggers) };
+    return tokens;
   }
 }
 
