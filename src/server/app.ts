@@ -13,7 +13,7 @@ import type { LlamaCppModel } from "../backends/llama-cpp.js";
 import { resolveExactnessMode, type ExactnessMode } from "../core/exactness.js";
 import type { PolicyName } from "../core/generate.js";
 import type { TokenSequence } from "../core/model.js";
-import { ChatRenderer } from "./chat.js";
+import { ChatRenderer } from "../backends/chat-template.js";
 import { needsPlainSampler, needsSampler, runGeneration, type EngineRequest, type EngineResult, type Sampling } from "./engine.js";
 import { ApiError } from "./errors.js";
 import { Metrics } from "./metrics.js";

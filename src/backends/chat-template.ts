@@ -1,11 +1,17 @@
 /**
  * Chat messages -> prompt tokens, with the model's own chat template (node-llama-cpp's chat wrapper for
  * the GGUF: a specialized wrapper when it recognises the template, else the GGUF's Jinja template). The
- * assistant turn is left open so generation writes the answer.
+ * assistant turn is left open so generation writes the answer. Used by the server's chat endpoint and
+ * by the library's chat() (./chat.ts).
  */
 import { resolveChatWrapper, type ChatHistoryItem, type ChatWrapper, type LlamaModel, type LlamaText } from "node-llama-cpp";
-import type { LlamaCppModel } from "../backends/llama-cpp.js";
-import type { ChatMessage } from "./schemas.js";
+import type { LlamaCppModel } from "./llama-cpp.js";
+
+/** One chat message, as OpenAI's chat API has it (text content only). */
+export interface ChatMessage {
+  readonly role: "system" | "developer" | "user" | "assistant";
+  readonly content: string;
+}
 
 export interface RenderedChat {
   /** Prompt tokens, BOS first when the model wants one. */
@@ -35,7 +41,9 @@ export class ChatRenderer {
   }
 
   render(messages: readonly ChatMessage[]): RenderedChat {
-    const chatHistory: ChatHistoryItem[] = messages.map((message): ChatHistoryItem => {
+    if (!Array.isArray(messages) || messages.length === 0) throw new Error("messages must be a non-empty array of { role, content }");
+    const chatHistory: ChatHistoryItem[] = messages.map((message, i): ChatHistoryItem => {
+      if (typeof message?.content !== "string") throw new TypeError(`messages[${i}].content must be a string, got ${message?.content === null ? "null" : typeof message?.content}`);
       switch (message.role) {
         case "system":
         case "developer":
@@ -44,6 +52,8 @@ export class ChatRenderer {
           return { type: "user", text: message.content };
         case "assistant":
           return { type: "model", response: [message.content] };
+        default:
+          throw new Error(`messages[${i}].role ${JSON.stringify((message as { role?: unknown }).role)} is not one of system, developer, user, assistant`);
       }
     });
     chatHistory.push({ type: "model", response: [] }); // the open assistant turn
