@@ -5,7 +5,7 @@
  */
 import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 
 export interface ConsumerProject {
   readonly dir: string;
@@ -18,6 +18,10 @@ export function consumerProject(packages: readonly string[] = []): ConsumerProje
   writeFileSync(join(dir, "package.json"), `${JSON.stringify({ name: "llma-consumer", private: true, type: "module" })}\n`);
   mkdirSync(join(dir, "node_modules"));
   symlinkSync(resolve("."), join(dir, "node_modules", "llma"), "dir");
-  for (const name of packages) symlinkSync(resolve("node_modules", name), join(dir, "node_modules", name), "dir");
+  for (const name of packages) {
+    const link = join(dir, "node_modules", name);
+    mkdirSync(dirname(link), { recursive: true }); // scoped packages (@types/node)
+    symlinkSync(resolve("node_modules", name), link, "dir");
+  }
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -11,15 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureModel } from "../../src/backends/model-cache.js";
 import { ensureBuilt } from "../helpers/cli.js";
 import { consumerProject, type ConsumerProject } from "../helpers/consumer.js";
-
-/** The ```ts blocks of a README section (from its "## " heading to the next). */
-export function sectionCodeBlocks(readme: string, heading: string): string[] {
-  const start = readme.indexOf(`\n${heading}\n`);
-  if (start < 0) throw new Error(`README has no section ${JSON.stringify(heading)}`);
-  const next = readme.indexOf("\n## ", start + heading.length + 1);
-  const section = readme.slice(start, next < 0 ? undefined : next);
-  return [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
-}
+import { sectionCodeBlocks } from "../helpers/readme.js";
 
 const MODEL_PLACEHOLDER = '"model.gguf"';
 const blocks = sectionCodeBlocks(readFileSync("README.md", "utf8"), "## Library");
