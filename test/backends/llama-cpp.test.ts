@@ -2,6 +2,7 @@
  * LlamaCppModel as a library object: wrapping a caller's node-llama-cpp model, disposal (also through
  * Symbol.asyncDispose), option checks, and the cost curve measured once on first need.
  */
+import vm from "node:vm";
 import { getLlama, LlamaLogLevel, type Llama, type LlamaModel } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LlamaCppModel } from "../../src/backends/llama-cpp.js";
@@ -97,6 +98,29 @@ describe("disposal", () => {
     await model[Symbol.asyncDispose]();
     expect(model.context.disposed).toBe(true);
     expect(callerModel.disposed).toBe(false);
+  }, 120_000);
+});
+
+describe("native garbage", () => {
+  it("batched passes trigger collections (~1 per 64 MB of sampler buffers), and no gc is left exposed", async () => {
+    const model = await LlamaCppModel.load({ model: path, threads: 1, contextSize: 256, probeExactness: false });
+    try {
+      const sequence = await model.createSequence();
+      try {
+        await sequence.evaluate([1, 300]);
+        // 32,000 tokens x 12 bytes per controlledEvaluate call: 64 MB after ~175 two-token passes.
+        for (let i = 0; i < 200; i++) {
+          await sequence.evaluate([400 + (i % 50), 500]);
+          await sequence.truncate(2);
+        }
+      } finally {
+        sequence.dispose();
+      }
+      expect(model.garbage.collections).toBe(1);
+      expect(vm.runInNewContext("typeof gc")).toBe("undefined");
+    } finally {
+      await model.dispose();
+    }
   }, 120_000);
 });
 
