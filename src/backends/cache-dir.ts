@@ -4,7 +4,7 @@
  * %LOCALAPPDATA%\llma\Cache on Windows), never the current directory: llma may be a dependency of
  * someone else's app, whose working directory is not llma's to fill.
  */
-import { isAbsolute, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import envPaths from "env-paths";
 
 /** `$LLMA_CACHE_DIR` when set (resolved against the working directory), else the user's cache directory for "llma". */
@@ -14,10 +14,10 @@ export function llmaCacheDir(): string {
   return envPaths("llma", { suffix: "" }).cache;
 }
 
-/** Where the test models are written: `$LLMA_MODEL_DIR` when set, else `<cache dir>/models`. */
+/** Where the test models are written: `$LLMA_MODEL_DIR` when set (resolved against the working directory), else `<cache dir>/models`. */
 export function defaultModelDir(): string {
   const fromEnv = process.env.LLMA_MODEL_DIR;
-  if (fromEnv !== undefined && fromEnv.trim() !== "") return isAbsolute(fromEnv) ? fromEnv : resolve(fromEnv);
+  if (fromEnv !== undefined && fromEnv.trim() !== "") return resolve(fromEnv);
   return join(llmaCacheDir(), "models");
 }
 
