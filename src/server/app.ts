@@ -14,7 +14,7 @@ import { resolveExactnessMode, type ExactnessMode } from "../core/exactness.js";
 import type { PolicyName } from "../core/generate.js";
 import type { DecodeStep } from "../core/decoder.js";
 import type { TokenSequence } from "../core/model.js";
-import { ChatRenderer } from "./chat.js";
+import { ChatRenderer } from "../backends/chat-template.js";
 import { needsPlainSampler, needsSampler, runGeneration, type EngineRequest, type EngineResult, type Sampling } from "./engine.js";
 import { ApiError, unsupported } from "./errors.js";
 import { Metrics } from "./metrics.js";
@@ -23,7 +23,7 @@ import { registerPlayground } from "./ui-route.js";
 import { TraceRecorder, type ReferenceOrigin, type TraceEntry } from "./trace.js";
 import { constraintsFor, logprobsAfterDecoding } from "./constrained.js";
 import { chatLogprobs, completionLogprobs } from "./logprobs.js";
-import { functionsOf, toolPath } from "./tools.js";
+import { functionsOf, toChatHistory, toolPath } from "./tools.js";
 import { messageId, responseId, responseObject, ResponsesEventStream, translateResponsesRequest, type ResponsesEcho } from "./responses.js";
 import { parseChatRequest, parseCompletionRequest, type ChatMessage, type GenerationParams, type OutputOptions } from "./schemas.js";
 import { DEFAULT_TENANT, type AnswerCache } from "../store/answers.js";
@@ -252,7 +252,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
       // Retrieved passages go in as a system message ("docs:\n..."), after the request's own system messages.
       // Offered tools are documented in the prompt as the chat wrapper does it (see tools.ts).
       const functions = request.tools ? functionsOf(request.tools.tools) : undefined;
-      const render = (kept: readonly Passage[]) => chat.render(withDocs(request.messages, kept), functions);
+      const render = (kept: readonly Passage[]) => chat.renderHistory(toChatHistory(withDocs(request.messages, kept)), functions);
       let rendered = render(passages);
       while (passages.length > 0 && !fits(rendered.tokens.length, request.maxTokens)) rendered = render((passages = passages.slice(0, -1)));
       prompt = rendered.tokens;

@@ -19,7 +19,7 @@ import { randomUUID } from "node:crypto";
 import { LlamaChat, LlamaText, type ChatHistoryItem, type ChatModelFunctions, type ChatModelResponse, type GbnfJsonSchema, type LlamaContextSequence } from "node-llama-cpp";
 import type { LlamaCppModel } from "../backends/llama-cpp.js";
 import type { TokenSequence } from "../core/model.js";
-import type { ChatRenderer } from "./chat.js";
+import type { ChatRenderer } from "../backends/chat-template.js";
 import { runConstrained } from "./constrained.js";
 import type { EngineRequest, EngineResult } from "./engine.js";
 import { ApiError, invalid, unsupported } from "./errors.js";

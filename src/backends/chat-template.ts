@@ -1,11 +1,17 @@
 /**
  * Chat messages -> prompt tokens, with the model's own chat template (node-llama-cpp's chat wrapper for
  * the GGUF: a specialized wrapper when it recognises the template, else the GGUF's Jinja template). The
- * assistant turn is left open so generation writes the answer.
+ * assistant turn is left open so generation writes the answer. Used by the server's chat endpoint and
+ * by the library's chat() (./chat.ts).
  */
 import { resolveChatWrapper, type ChatHistoryItem, type ChatModelFunctions, type ChatWrapper, type LlamaModel, type LlamaText } from "node-llama-cpp";
-import type { LlamaCppModel } from "../backends/llama-cpp.js";
-import { toChatHistory, type ConversationMessage } from "./tools.js";
+import type { LlamaCppModel } from "./llama-cpp.js";
+
+/** One chat message, as OpenAI's chat API has it (text content only). */
+export interface ChatMessage {
+  readonly role: "system" | "developer" | "user" | "assistant";
+  readonly content: string;
+}
 
 export interface RenderedChat {
   /** Prompt tokens, BOS first when the model wants one. */
@@ -34,9 +40,30 @@ export class ChatRenderer {
     return this.wrapper.wrapperName;
   }
 
-  /** Messages (tool calls and results included) -> prompt tokens; `functions` are documented as the wrapper does it. */
-  render(messages: readonly ConversationMessage[], functions?: ChatModelFunctions): RenderedChat {
-    const state = this.wrapper.generateContextState({ chatHistory: toChatHistory(messages), availableFunctions: functions, documentFunctionParams: true });
+  /** Text-only messages -> prompt tokens (the library's chat(); the server's tool messages go through renderHistory). */
+  render(messages: readonly ChatMessage[], functions?: ChatModelFunctions): RenderedChat {
+    if (!Array.isArray(messages) || messages.length === 0) throw new Error("messages must be a non-empty array of { role, content }");
+    const chatHistory: ChatHistoryItem[] = messages.map((message, i): ChatHistoryItem => {
+      if (typeof message?.content !== "string") throw new TypeError(`messages[${i}].content must be a string, got ${message?.content === null ? "null" : typeof message?.content}`);
+      switch (message.role) {
+        case "system":
+        case "developer":
+          return { type: "system", text: message.content };
+        case "user":
+          return { type: "user", text: message.content };
+        case "assistant":
+          return { type: "model", response: [message.content] };
+        default:
+          throw new Error(`messages[${i}].role ${JSON.stringify((message as { role?: unknown }).role)} is not one of system, developer, user, assistant`);
+      }
+    });
+    chatHistory.push({ type: "model", response: [] }); // the open assistant turn
+    return this.renderHistory(chatHistory, functions);
+  }
+
+  /** A node-llama-cpp chat history (its last item the open assistant turn) -> prompt tokens; `functions` documented as the wrapper does it. */
+  renderHistory(chatHistory: ChatHistoryItem[], functions?: ChatModelFunctions): RenderedChat {
+    const state = this.wrapper.generateContextState({ chatHistory, availableFunctions: functions, documentFunctionParams: true });
     return { tokens: this.tokenize(state.contextText), stop: plainTextTriggers(state.stopGenerationTriggers) };
   }
 
