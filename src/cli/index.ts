@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { LlmaStore } from "../store/store.js";
+import { openStore } from "../store/open.js";
 import { DEFAULT_TARGET_WORDS } from "../store/text.js";
 import { integerOption, log } from "./options.js";
 
@@ -26,21 +26,21 @@ Example:
   llma rag --store rag.db --model tiny.gguf --query "where does real insulin come from"`,
     )
     .action(async (paths: string[], options: IndexCliOptions) => {
-      const store = LlmaStore.open(options.store, { targetWords: options.chunkWords, maxWords: Math.max(200, options.chunkWords) });
+      const store = await openStore(options.store, { targetWords: options.chunkWords, maxWords: Math.max(200, options.chunkWords) });
       try {
         const started = performance.now();
         const report = await store.documents.addPaths(paths);
-        const totals = store.documents.stats();
-        const output = { store: options.store, ...report, ms: Math.round(performance.now() - started), total: totals };
+        const totals = await store.documents.stats();
+        const output = { store: store.location, ...report, ms: Math.round(performance.now() - started), total: totals };
         if (options.json) process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
         else {
           for (const skipped of report.skipped) log(`skipped ${skipped.path}: ${skipped.reason}`);
           process.stdout.write(
-            `indexed ${report.files} file(s) into ${options.store}: ${report.added} added, ${report.updated} updated, ${report.unchanged} unchanged, ${report.removed} removed documents (${report.passages} passages written) in ${output.ms} ms; the store holds ${totals.documents} documents, ${totals.passages} passages\n`,
+            `indexed ${report.files} file(s) into ${store.location}: ${report.added} added, ${report.updated} updated, ${report.unchanged} unchanged, ${report.removed} removed documents (${report.passages} passages written) in ${output.ms} ms; the store holds ${totals.documents} documents, ${totals.passages} passages\n`,
           );
         }
       } finally {
-        store.close();
+        await store.close();
       }
     });
 }

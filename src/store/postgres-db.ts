@@ -1,0 +1,208 @@
+/**
+ * A PostgreSQL database as an llma store: a connection pool (postgres.js), the schema (created under
+ * an advisory lock, so replicas starting at the same moment cannot break each other's migration), a
+ * bounded wait per operation, and every failure as a StoreError naming the URL without its password.
+ *
+ * The pool reconnects by itself: when the server goes away, operations fail fast (StoreError
+ * "unreachable"); when it is back, the next operation opens a new connection.
+ */
+import postgres from "postgres";
+import { StoreError, type OpenStoreOptions } from "./db.js";
+
+/** Version of the tables below (llma_schema.version); a newer database is refused rather than misread. */
+export const PG_SCHEMA_VERSION = 1;
+
+/** Advisory lock keys (pg_advisory_xact_lock(LOCK_SPACE, key)): "llma" and what the lock guards. */
+const LOCK_SPACE = 0x6c6c6d61;
+export const LOCKS = { migrate: 1, answers: 2, documents: 3 } as const;
+
+/** The text search configuration: English stemming (as SQLite's porter tokenizer) and no stopword list (the query builder drops stopwords itself). */
+export const TEXT_SEARCH_CONFIG = "llma_english";
+
+const SCHEMA: readonly string[] = [
+  `CREATE TABLE IF NOT EXISTS llma_schema (id integer PRIMARY KEY CHECK (id = 1), version integer NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS llma_documents (
+     id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     key text NOT NULL UNIQUE,
+     source text NOT NULL,
+     path text,
+     row_index integer,
+     hash text NOT NULL,
+     added_at bigint NOT NULL)`,
+  `CREATE INDEX IF NOT EXISTS llma_documents_path ON llma_documents (path)`,
+  `CREATE TABLE IF NOT EXISTS llma_passages (
+     id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     doc_id integer NOT NULL REFERENCES llma_documents (id) ON DELETE CASCADE,
+     ord integer NOT NULL,
+     text text NOT NULL,
+     tsv tsvector GENERATED ALWAYS AS (to_tsvector('${TEXT_SEARCH_CONFIG}', text)) STORED)`,
+  `CREATE INDEX IF NOT EXISTS llma_passages_doc ON llma_passages (doc_id)`,
+  `CREATE INDEX IF NOT EXISTS llma_passages_tsv ON llma_passages USING gin (tsv)`,
+  `CREATE TABLE IF NOT EXISTS llma_answers (
+     id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     tenant text NOT NULL,
+     model text NOT NULL,
+     query text NOT NULL,
+     norm_query text NOT NULL,
+     answer text NOT NULL,
+     answer_tokens bytea,
+     created_at bigint NOT NULL,
+     used_at bigint NOT NULL,
+     hits integer NOT NULL DEFAULT 0,
+     query_tsv tsvector GENERATED ALWAYS AS (to_tsvector('${TEXT_SEARCH_CONFIG}', query)) STORED,
+     UNIQUE (tenant, model, norm_query))`,
+  `CREATE INDEX IF NOT EXISTS llma_answers_lru ON llma_answers (used_at, id)`,
+  `CREATE INDEX IF NOT EXISTS llma_answers_tenant_lru ON llma_answers (tenant, used_at, id)`,
+  `CREATE INDEX IF NOT EXISTS llma_answers_tsv ON llma_answers USING gin (query_tsv)`,
+];
+
+export interface PostgresStoreOptions extends OpenStoreOptions {
+  /** Most connections the pool opens (default 4). */
+  readonly poolSize?: number;
+}
+
+export type Sql = postgres.Sql;
+export type Transaction = postgres.TransactionSql;
+
+/** The URL without its password (in the user info or a `password` parameter): what messages and logs show. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.password = "";
+    parsed.searchParams.delete("password");
+    return parsed.toString();
+  } catch {
+    return url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1@");
+  }
+}
+
+/** A PostgreSQL (or connection) error as a StoreError naming the URL; StoreErrors and other errors pass through. */
+export function postgresError(location: string, error: unknown): Error {
+  if (error instanceof StoreError) return error;
+  const code = String((error as { code?: unknown }).code ?? "");
+  const detail = (error as Error).message;
+  if (["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ECONNRESET", "EPIPE", "ETIMEDOUT", "CONNECT_TIMEOUT", "CONNECTION_CLOSED", "CONNECTION_DESTROYED", "CONNECTION_ENDED"].includes(code) || ["57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004"].includes(code))
+    return new StoreError(location, "unreachable", `PostgreSQL store ${location} is unreachable (${code}: ${detail})`);
+  if (code === "28P01" || code === "28000") return new StoreError(location, "auth", `PostgreSQL store ${location} refused the login (${detail})`);
+  if (code === "3D000") return new StoreError(location, "not-found", `PostgreSQL store ${location}: ${detail} (create it with createdb, or give another database in the URL)`);
+  if (code === "57014") return new StoreError(location, "timeout", `PostgreSQL store ${location}: a statement ran past the bounded wait and was cancelled (${detail})`);
+  if (code === "55P03" || code === "40P01") return new StoreError(location, "locked", `PostgreSQL store ${location} is locked by another connection (${detail}); retry`);
+  if (code === "25006" || code === "42501") return new StoreError(location, "read-only", `PostgreSQL store ${location} cannot be written (${detail})`);
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/** One PostgreSQL database: the pool both store halves share, and the schema they need. */
+export class PostgresDatabase {
+  /** The URL without its password. */
+  readonly location: string;
+  readonly timeoutMs: number;
+  private readonly sql: Sql;
+  private readonly create: boolean;
+  /** The schema check/migration under way or done; cleared when it fails, so the next operation retries it. */
+  private schema: Promise<void> | undefined;
+
+  constructor(url: string, options: PostgresStoreOptions = {}) {
+    this.location = redactUrl(url);
+    this.timeoutMs = options.busyTimeoutMs ?? 5000;
+    this.create = options.create ?? true;
+    const poolSize = options.poolSize ?? 4;
+    if (!Number.isInteger(this.timeoutMs) || this.timeoutMs < 1) throw new RangeError(`busyTimeoutMs must be an integer >= 1, got ${this.timeoutMs}`);
+    if (!Number.isInteger(poolSize) || poolSize < 1) throw new RangeError(`poolSize must be an integer >= 1, got ${poolSize}`);
+    try {
+      new URL(url);
+    } catch {
+      throw new StoreError(this.location, "not-found", `not a valid PostgreSQL URL: ${this.location} (expected postgres://user:password@host:port/database)`);
+    }
+    this.sql = postgres(url, {
+      max: poolSize,
+      connect_timeout: Math.max(1, Math.ceil(this.timeoutMs / 1000)),
+      idle_timeout: 60,
+      onnotice: () => {},
+      // The server cancels a statement (or a lock wait) past the bounded wait: a slow database never holds a connection for long.
+      connection: { application_name: "llma", statement_timeout: this.timeoutMs, lock_timeout: this.timeoutMs },
+    });
+  }
+
+  /**
+   * Runs `operation` once the schema is in place, within the bounded wait (`busyTimeoutMs`); any
+   * failure is a StoreError naming the URL. A transaction the wait gives up on is left to
+   * PostgreSQL: it commits whole or not at all (statement_timeout ends it soon).
+   */
+  async run<T>(operation: (sql: Sql) => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new StoreError(this.location, "timeout", `PostgreSQL store ${this.location} did not answer within ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([
+        (async () => {
+          await this.ensureSchema();
+          return operation(this.sql);
+        })(),
+        deadline,
+      ]);
+    } catch (error) {
+      throw postgresError(this.location, error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Checks (and with `create`, creates or upgrades) llma's tables; done once, retried after a failure. */
+  ensureSchema(): Promise<void> {
+    if (!this.schema) {
+      this.schema = this.migrate().catch((error: unknown) => {
+        this.schema = undefined;
+        throw postgresError(this.location, error);
+      });
+    }
+    return this.schema;
+  }
+
+  async close(): Promise<void> {
+    await this.sql.end({ timeout: 5 });
+  }
+
+  private async migrate(): Promise<void> {
+    const version = async (sql: Sql | Transaction): Promise<number | undefined> => {
+      const [{ exists }] = await sql<{ exists: boolean }[]>`SELECT to_regclass('llma_schema') IS NOT NULL AS exists`;
+      if (!exists) return undefined;
+      const rows = await sql<{ version: number }[]>`SELECT version FROM llma_schema WHERE id = 1`;
+      return rows[0]?.version;
+    };
+    const check = (found: number | undefined) => {
+      if (found !== undefined && found > PG_SCHEMA_VERSION)
+        throw new StoreError(this.location, "newer-schema", `PostgreSQL store ${this.location} has schema version ${found}, newer than this llma's ${PG_SCHEMA_VERSION}: upgrade llma`);
+    };
+    const found = await version(this.sql);
+    check(found);
+    if (found === PG_SCHEMA_VERSION) return;
+    if (!this.create)
+      throw new StoreError(this.location, "not-a-store", `PostgreSQL store ${this.location} holds no llma tables (create them with: llma index --store ${this.location} FILE...)`);
+    await this.sql.begin(async (tx) => {
+      // One migration at a time across every replica: the second waits here, then finds the work done.
+      await tx`SELECT pg_advisory_xact_lock(${LOCK_SPACE}::int, ${LOCKS.migrate}::int)`;
+      const now = await version(tx);
+      check(now);
+      if (now === PG_SCHEMA_VERSION) return;
+      const [{ configured }] = await tx<{ configured: boolean }[]>`SELECT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = ${TEXT_SEARCH_CONFIG} AND cfgnamespace = current_schema()::regnamespace) AS configured`;
+      if (!configured) {
+        await tx.unsafe(`CREATE TEXT SEARCH DICTIONARY ${TEXT_SEARCH_CONFIG}_stem (TEMPLATE = snowball, LANGUAGE = english)`);
+        await tx.unsafe(`CREATE TEXT SEARCH CONFIGURATION ${TEXT_SEARCH_CONFIG} (COPY = pg_catalog.english)`);
+        await tx.unsafe(
+          `ALTER TEXT SEARCH CONFIGURATION ${TEXT_SEARCH_CONFIG} ALTER MAPPING FOR asciiword, asciihword, hword_asciipart, word, hword, hword_part WITH ${TEXT_SEARCH_CONFIG}_stem`,
+        );
+      }
+      for (const statement of SCHEMA) await tx.unsafe(statement);
+      await tx`INSERT INTO llma_schema (id, version) VALUES (1, ${PG_SCHEMA_VERSION}) ON CONFLICT (id) DO UPDATE SET version = excluded.version`;
+    });
+  }
+}
+
+/** Takes one of llma's advisory locks for the rest of the transaction: writers of one kind go one at a time (exact caps across replicas). */
+export async function lockFor(tx: Transaction, lock: keyof typeof LOCKS): Promise<void> {
+  await tx`SELECT pg_advisory_xact_lock(${LOCK_SPACE}::int, ${LOCKS[lock]}::int)`;
+}
