@@ -288,7 +288,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
       const tenant = params.tenant ?? DEFAULT_TENANT;
       try {
         const cached = await answerCache.similar(query, { tenant, model: modelName, top: options.cacheTop ?? DEFAULT_CACHE_TOP });
-        storeHealth.succeeded();
+        storeHealth.looked(cached.length);
         references.push(...cached.map((c) => c.tokens ?? c.answer));
         info.cached_references = cached.length;
         cacheAs = { query, tenant };
