@@ -1,12 +1,12 @@
 /**
- * A PostgreSQL database as an llma store: a connection pool (postgres.js), the schema (created under
+ * A PostgreSQL database as an llma store: a connection pool (node-postgres), the schema (created under
  * an advisory lock, so replicas starting at the same moment cannot break each other's migration), a
  * bounded wait per operation, and every failure as a StoreError naming the URL without its password.
  *
  * The pool reconnects by itself: when the server goes away, operations fail fast (StoreError
  * "unreachable"); when it is back, the next operation opens a new connection.
  */
-import postgres from "postgres";
+import pg, { type Pool, type PoolClient } from "pg";
 import { StoreError, type OpenStoreOptions } from "./db.js";
 
 /** Version of the tables below (llma_schema.version); a newer database is refused rather than misread. */
@@ -61,8 +61,10 @@ export interface PostgresStoreOptions extends OpenStoreOptions {
   readonly poolSize?: number;
 }
 
-export type Sql = postgres.Sql;
-export type Transaction = postgres.TransactionSql;
+/** What a query runs on: the pool (one statement) or a transaction's client. */
+export interface Queryable {
+  query<Row = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<{ rows: Row[]; rowCount: number | null }>;
+}
 
 /** The URL without its password (in the user info or a `password` parameter): what messages and logs show. */
 export function redactUrl(url: string): string {
@@ -76,13 +78,17 @@ export function redactUrl(url: string): string {
   }
 }
 
+const UNREACHABLE_CODES = ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ECONNRESET", "EPIPE", "ETIMEDOUT", "57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004"];
+/** node-postgres' own messages for a connection that failed or went away (they carry no code). */
+const UNREACHABLE_MESSAGES = /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended/i;
+
 /** A PostgreSQL (or connection) error as a StoreError naming the URL; StoreErrors and other errors pass through. */
 export function postgresError(location: string, error: unknown): Error {
   if (error instanceof StoreError) return error;
   const code = String((error as { code?: unknown }).code ?? "");
-  const detail = (error as Error).message;
-  if (["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ECONNRESET", "EPIPE", "ETIMEDOUT", "CONNECT_TIMEOUT", "CONNECTION_CLOSED", "CONNECTION_DESTROYED", "CONNECTION_ENDED"].includes(code) || ["57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004"].includes(code))
-    return new StoreError(location, "unreachable", `PostgreSQL store ${location} is unreachable (${code}: ${detail})`);
+  const detail = (error as Error).message || (error as { errors?: Error[] }).errors?.map((e) => e.message).join("; ") || code;
+  if (UNREACHABLE_CODES.includes(code) || UNREACHABLE_MESSAGES.test(detail))
+    return new StoreError(location, "unreachable", `PostgreSQL store ${location} is unreachable (${code ? `${code}: ` : ""}${detail})`);
   if (code === "28P01" || code === "28000") return new StoreError(location, "auth", `PostgreSQL store ${location} refused the login (${detail})`);
   if (code === "3D000") return new StoreError(location, "not-found", `PostgreSQL store ${location}: ${detail} (create it with createdb, or give another database in the URL)`);
   if (code === "57014") return new StoreError(location, "timeout", `PostgreSQL store ${location}: a statement ran past the bounded wait and was cancelled (${detail})`);
@@ -92,11 +98,11 @@ export function postgresError(location: string, error: unknown): Error {
 }
 
 /** One PostgreSQL database: the pool both store halves share, and the schema they need. */
-export class PostgresDatabase {
+export class PostgresDatabase implements Queryable {
   /** The URL without its password. */
   readonly location: string;
   readonly timeoutMs: number;
-  private readonly sql: Sql;
+  private readonly pool: Pool;
   private readonly create: boolean;
   /** The schema check/migration under way or done; cleared when it fails, so the next operation retries it. */
   private schema: Promise<void> | undefined;
@@ -113,14 +119,44 @@ export class PostgresDatabase {
     } catch {
       throw new StoreError(this.location, "not-found", `not a valid PostgreSQL URL: ${this.location} (expected postgres://user:password@host:port/database)`);
     }
-    this.sql = postgres(url, {
+    this.pool = new pg.Pool({
+      connectionString: url,
       max: poolSize,
-      connect_timeout: Math.max(1, Math.ceil(this.timeoutMs / 1000)),
-      idle_timeout: 60,
-      onnotice: () => {},
+      connectionTimeoutMillis: this.timeoutMs,
+      idleTimeoutMillis: 60_000,
+      application_name: "llma",
       // The server cancels a statement (or a lock wait) past the bounded wait: a slow database never holds a connection for long.
-      connection: { application_name: "llma", statement_timeout: this.timeoutMs, lock_timeout: this.timeoutMs },
+      statement_timeout: this.timeoutMs,
+      lock_timeout: this.timeoutMs,
     });
+    // An idle connection the server closed (a restart): the pool drops it and the next operation opens a new one.
+    this.pool.on("error", () => {});
+  }
+
+  query<Row = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<{ rows: Row[]; rowCount: number | null }> {
+    return this.pool.query<Row>(text, values);
+  }
+
+  /** Runs `body` in one transaction on one connection: committed whole, or rolled back (a dropped connection rolls back on the server). */
+  async transaction<T>(body: (client: Queryable) => Promise<T>): Promise<T> {
+    const client: PoolClient = await this.pool.connect();
+    // A connection lost mid-transaction is also emitted as an event: the failing query reports it, so the event is only kept from crashing the process.
+    const onError = () => {};
+    client.on("error", onError);
+    try {
+      await client.query("BEGIN");
+      const result = await body(client);
+      await client.query("COMMIT");
+      client.off("error", onError);
+      client.release();
+      return result;
+    } catch (error) {
+      // A failed transaction's connection is closed, not reused: it may be the connection that failed.
+      await client.query("ROLLBACK").catch(() => {});
+      client.off("error", onError);
+      client.release(true);
+      throw error;
+    }
   }
 
   /**
@@ -128,7 +164,7 @@ export class PostgresDatabase {
    * failure is a StoreError naming the URL. A transaction the wait gives up on is left to
    * PostgreSQL: it commits whole or not at all (statement_timeout ends it soon).
    */
-  async run<T>(operation: (sql: Sql) => Promise<T>): Promise<T> {
+  async run<T>(operation: () => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -136,14 +172,13 @@ export class PostgresDatabase {
         this.timeoutMs,
       );
     });
+    const work = (async () => {
+      await this.ensureSchema();
+      return operation();
+    })();
+    work.catch(() => {}); // settled after the deadline: already reported as a timeout
     try {
-      return await Promise.race([
-        (async () => {
-          await this.ensureSchema();
-          return operation(this.sql);
-        })(),
-        deadline,
-      ]);
+      return await Promise.race([work, deadline]);
     } catch (error) {
       throw postgresError(this.location, error);
     } finally {
@@ -163,46 +198,48 @@ export class PostgresDatabase {
   }
 
   async close(): Promise<void> {
-    await this.sql.end({ timeout: 5 });
+    await this.pool.end();
   }
 
   private async migrate(): Promise<void> {
-    const version = async (sql: Sql | Transaction): Promise<number | undefined> => {
-      const [{ exists }] = await sql<{ exists: boolean }[]>`SELECT to_regclass('llma_schema') IS NOT NULL AS exists`;
-      if (!exists) return undefined;
-      const rows = await sql<{ version: number }[]>`SELECT version FROM llma_schema WHERE id = 1`;
-      return rows[0]?.version;
+    const version = async (db: Queryable): Promise<number | undefined> => {
+      const { rows } = await db.query<{ exists: boolean }>("SELECT to_regclass('llma_schema') IS NOT NULL AS exists");
+      if (!rows[0].exists) return undefined;
+      return (await db.query<{ version: number }>("SELECT version FROM llma_schema WHERE id = 1")).rows[0]?.version;
     };
     const check = (found: number | undefined) => {
       if (found !== undefined && found > PG_SCHEMA_VERSION)
         throw new StoreError(this.location, "newer-schema", `PostgreSQL store ${this.location} has schema version ${found}, newer than this llma's ${PG_SCHEMA_VERSION}: upgrade llma`);
     };
-    const found = await version(this.sql);
+    const found = await version(this);
     check(found);
     if (found === PG_SCHEMA_VERSION) return;
     if (!this.create)
       throw new StoreError(this.location, "not-a-store", `PostgreSQL store ${this.location} holds no llma tables (create them with: llma index --store ${this.location} FILE...)`);
-    await this.sql.begin(async (tx) => {
+    await this.transaction(async (tx) => {
       // One migration at a time across every replica: the second waits here, then finds the work done.
-      await tx`SELECT pg_advisory_xact_lock(${LOCK_SPACE}::int, ${LOCKS.migrate}::int)`;
+      await lockFor(tx, "migrate");
       const now = await version(tx);
       check(now);
       if (now === PG_SCHEMA_VERSION) return;
-      const [{ configured }] = await tx<{ configured: boolean }[]>`SELECT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = ${TEXT_SEARCH_CONFIG} AND cfgnamespace = current_schema()::regnamespace) AS configured`;
-      if (!configured) {
-        await tx.unsafe(`CREATE TEXT SEARCH DICTIONARY ${TEXT_SEARCH_CONFIG}_stem (TEMPLATE = snowball, LANGUAGE = english)`);
-        await tx.unsafe(`CREATE TEXT SEARCH CONFIGURATION ${TEXT_SEARCH_CONFIG} (COPY = pg_catalog.english)`);
-        await tx.unsafe(
+      const { rows } = await tx.query<{ configured: boolean }>(
+        "SELECT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = $1 AND cfgnamespace = current_schema()::regnamespace) AS configured",
+        [TEXT_SEARCH_CONFIG],
+      );
+      if (!rows[0].configured) {
+        await tx.query(`CREATE TEXT SEARCH DICTIONARY ${TEXT_SEARCH_CONFIG}_stem (TEMPLATE = snowball, LANGUAGE = english)`);
+        await tx.query(`CREATE TEXT SEARCH CONFIGURATION ${TEXT_SEARCH_CONFIG} (COPY = pg_catalog.english)`);
+        await tx.query(
           `ALTER TEXT SEARCH CONFIGURATION ${TEXT_SEARCH_CONFIG} ALTER MAPPING FOR asciiword, asciihword, hword_asciipart, word, hword, hword_part WITH ${TEXT_SEARCH_CONFIG}_stem`,
         );
       }
-      for (const statement of SCHEMA) await tx.unsafe(statement);
-      await tx`INSERT INTO llma_schema (id, version) VALUES (1, ${PG_SCHEMA_VERSION}) ON CONFLICT (id) DO UPDATE SET version = excluded.version`;
+      for (const statement of SCHEMA) await tx.query(statement);
+      await tx.query("INSERT INTO llma_schema (id, version) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET version = excluded.version", [PG_SCHEMA_VERSION]);
     });
   }
 }
 
 /** Takes one of llma's advisory locks for the rest of the transaction: writers of one kind go one at a time (exact caps across replicas). */
-export async function lockFor(tx: Transaction, lock: keyof typeof LOCKS): Promise<void> {
-  await tx`SELECT pg_advisory_xact_lock(${LOCK_SPACE}::int, ${LOCKS[lock]}::int)`;
+export async function lockFor(tx: Queryable, lock: keyof typeof LOCKS): Promise<void> {
+  await tx.query("SELECT pg_advisory_xact_lock($1::int, $2::int)", [LOCK_SPACE, LOCKS[lock]]);
 }

@@ -20,7 +20,7 @@ import {
 } from "./answers.js";
 import type { AnswerStore, PassageStore, SimilarOptions } from "./backend.js";
 import { addCollected, checkSearchTop, documentHash, type DocumentInput, type DocumentStoreStats, type IndexReport, type Passage } from "./documents.js";
-import { lockFor, PostgresDatabase, TEXT_SEARCH_CONFIG, type PostgresStoreOptions, type Sql, type Transaction } from "./postgres-db.js";
+import { lockFor, PostgresDatabase, TEXT_SEARCH_CONFIG, type PostgresStoreOptions, type Queryable } from "./postgres-db.js";
 import { chunkText, DEFAULT_MAX_WORDS, DEFAULT_TARGET_WORDS, normalizeQuery, tsQuery, type ChunkOptions } from "./text.js";
 
 interface AnswerRow {
@@ -38,9 +38,9 @@ interface AnswerRow {
 }
 
 /** Milliseconds, strictly after every stored use (LRU order holds for uses in the same millisecond, across replicas). */
-async function clock(sql: Sql | Transaction): Promise<number> {
-  const [{ t }] = await sql<{ t: number }[]>`SELECT coalesce(max(used_at), 0)::float8 AS t FROM llma_answers`;
-  return Math.max(Date.now(), t + 1);
+async function clock(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ t: number }>("SELECT coalesce(max(used_at), 0)::float8 AS t FROM llma_answers");
+  return Math.max(Date.now(), rows[0].t + 1);
 }
 
 export class PostgresAnswerCache implements AnswerStore {
@@ -81,28 +81,38 @@ export class PostgresAnswerCache implements AnswerStore {
     if (norm === "") throw new RangeError("the query has no words to key the cache on");
     const answer = input.answer.slice(0, MAX_ANSWER_CHARS);
     const tokens = input.tokens ? encodeTokens(input.tokens.slice(0, MAX_ANSWER_CHARS)) : null;
-    return this.db.run((sql) =>
-      sql.begin(async (tx) => {
+    return this.db.run(() =>
+      this.db.transaction(async (tx) => {
         // One writer at a time on every replica: the caps' counts below are exact, evictions never race.
         await lockFor(tx, "answers");
         const now = await clock(tx);
-        const [{ id }] = await tx<{ id: number }[]>`
-          INSERT INTO llma_answers (tenant, model, query, norm_query, answer, answer_tokens, created_at, used_at)
-          VALUES (${tenant}, ${input.model}, ${input.query}, ${norm}, ${answer}, ${tokens}, ${now}, ${now})
-          ON CONFLICT (tenant, model, norm_query) DO UPDATE SET query = excluded.query, answer = excluded.answer,
-            answer_tokens = excluded.answer_tokens, created_at = excluded.created_at, used_at = excluded.used_at
-          RETURNING id`;
+        const { rows } = await tx.query<{ id: number }>(
+          `INSERT INTO llma_answers (tenant, model, query, norm_query, answer, answer_tokens, created_at, used_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+           ON CONFLICT (tenant, model, norm_query) DO UPDATE SET query = excluded.query, answer = excluded.answer,
+             answer_tokens = excluded.answer_tokens, created_at = excluded.created_at, used_at = excluded.used_at
+           RETURNING id`,
+          [tenant, input.model, input.query, norm, answer, tokens, now],
+        );
         let evicted = 0;
         if (this.maxEntriesPerTenant !== undefined)
-          evicted += (
-            await tx`DELETE FROM llma_answers WHERE id IN (SELECT id FROM llma_answers WHERE tenant = ${tenant} ORDER BY used_at, id
-              LIMIT greatest(0, (SELECT count(*) FROM llma_answers WHERE tenant = ${tenant}) - ${this.maxEntriesPerTenant}::int))`
-          ).count;
-        evicted += (
-          await tx`DELETE FROM llma_answers WHERE id IN (SELECT id FROM llma_answers ORDER BY used_at, id
-            LIMIT greatest(0, (SELECT count(*) FROM llma_answers) - ${this.maxEntries}::int))`
-        ).count;
-        return { id, evicted };
+          evicted +=
+            (
+              await tx.query(
+                `DELETE FROM llma_answers WHERE id IN (SELECT id FROM llma_answers WHERE tenant = $1 ORDER BY used_at, id
+                   LIMIT greatest(0, (SELECT count(*) FROM llma_answers WHERE tenant = $1) - $2::int))`,
+                [tenant, this.maxEntriesPerTenant],
+              )
+            ).rowCount ?? 0;
+        evicted +=
+          (
+            await tx.query(
+              `DELETE FROM llma_answers WHERE id IN (SELECT id FROM llma_answers ORDER BY used_at, id
+                 LIMIT greatest(0, (SELECT count(*) FROM llma_answers) - $1::int))`,
+              [this.maxEntries],
+            )
+          ).rowCount ?? 0;
+        return { id: rows[0].id, evicted };
       }),
     );
   }
@@ -114,16 +124,19 @@ export class PostgresAnswerCache implements AnswerStore {
     if (match === undefined || top === 0) return [];
     const norm = normalizeQuery(query);
     const model = options.model;
-    return this.db.run(async (sql) => {
-      const rows = await sql<AnswerRow[]>`
-        SELECT a.id, a.tenant, a.model, a.query, a.norm_query, a.answer, a.answer_tokens, a.created_at::float8 AS created_at,
-          a.used_at::float8 AS used_at, a.hits, ts_rank_cd(a.query_tsv, q)::float8 AS score
-        FROM llma_answers a, to_tsquery(${TEXT_SEARCH_CONFIG}::regconfig, ${match}) q
-        WHERE a.query_tsv @@ q AND a.tenant = ${tenant} ${model !== undefined ? sql`AND a.model = ${model}` : sql``}
-        ORDER BY (a.norm_query = ${norm}) DESC, score DESC, a.id LIMIT ${top}::int`;
+    return this.db.run(async () => {
+      // Tenant (and model) in the WHERE: another tenant's rows are never read, let alone returned.
+      const { rows } = await this.db.query<AnswerRow>(
+        `SELECT a.id, a.tenant, a.model, a.query, a.norm_query, a.answer, a.answer_tokens, a.created_at::float8 AS created_at,
+           a.used_at::float8 AS used_at, a.hits, ts_rank_cd(a.query_tsv, q)::float8 AS score
+         FROM llma_answers a, to_tsquery('${TEXT_SEARCH_CONFIG}', $1) q
+         WHERE a.query_tsv @@ q AND a.tenant = $2 AND ($3::text IS NULL OR a.model = $3)
+         ORDER BY (a.norm_query = $4) DESC, score DESC, a.id LIMIT $5::int`,
+        [match, tenant, model ?? null, norm, top],
+      );
       if (rows.length > 0 && (options.touch ?? true)) {
-        const now = await clock(sql);
-        await sql`UPDATE llma_answers SET used_at = ${now}, hits = hits + 1 WHERE id = ANY(${sql.array(rows.map((r) => r.id))}::int[])`;
+        const now = await clock(this.db);
+        await this.db.query("UPDATE llma_answers SET used_at = $1, hits = hits + 1 WHERE id = ANY($2::int[])", [now, rows.map((r) => r.id)]);
       }
       return rows.map((r) => ({
         id: r.id,
@@ -143,28 +156,32 @@ export class PostgresAnswerCache implements AnswerStore {
 
   async stats(tenant?: string): Promise<AnswerCacheStats> {
     if (tenant !== undefined) checkTenant(tenant);
-    return this.db.run(async (sql) => {
-      const filter = tenant !== undefined ? sql`WHERE tenant = ${tenant}` : sql``;
-      const tenants = await sql<{ tenant: string; entries: number; hits: number }[]>`
-        SELECT tenant, count(*)::int AS entries, sum(hits)::int AS hits FROM llma_answers ${filter} GROUP BY tenant ORDER BY tenant COLLATE "C"`;
-      const [range] = await sql<{ oldest: number | null; newest: number | null; entries: number }[]>`
-        SELECT min(used_at)::float8 AS oldest, max(used_at)::float8 AS newest, count(*)::int AS entries FROM llma_answers ${filter}`;
-      return { entries: range.entries, maxEntries: this.maxEntries, tenants: [...tenants], oldest: range.oldest, newest: range.newest };
+    return this.db.run(async () => {
+      const filter = "WHERE ($1::text IS NULL OR tenant = $1)";
+      const args = [tenant ?? null];
+      const tenants = await this.db.query<{ tenant: string; entries: number; hits: number }>(
+        `SELECT tenant, count(*)::int AS entries, sum(hits)::int AS hits FROM llma_answers ${filter} GROUP BY tenant ORDER BY tenant COLLATE "C"`,
+        args,
+      );
+      const range = (
+        await this.db.query<{ oldest: number | null; newest: number | null; entries: number }>(
+          `SELECT min(used_at)::float8 AS oldest, max(used_at)::float8 AS newest, count(*)::int AS entries FROM llma_answers ${filter}`,
+          args,
+        )
+      ).rows[0];
+      return { entries: range.entries, maxEntries: this.maxEntries, tenants: tenants.rows, oldest: range.oldest, newest: range.newest };
     });
   }
 
   async clear(tenant?: string): Promise<number> {
     if (tenant !== undefined) checkTenant(tenant);
-    return this.db.run(async (sql) => (tenant !== undefined ? await sql`DELETE FROM llma_answers WHERE tenant = ${tenant}` : await sql`DELETE FROM llma_answers`).count);
+    return this.db.run(async () => (await this.db.query("DELETE FROM llma_answers WHERE ($1::text IS NULL OR tenant = $1)", [tenant ?? null])).rowCount ?? 0);
   }
 
   async close(): Promise<void> {
     if (this.owned) await this.db.close();
   }
 }
-
-/** Rows per multi-row INSERT of passages (3 parameters each; PostgreSQL allows 65,535 per statement). */
-const PASSAGE_BATCH = 5000;
 
 export class PostgresDocumentStore implements PassageStore {
   private readonly chunk: Required<ChunkOptions>;
@@ -201,12 +218,12 @@ export class PostgresDocumentStore implements PassageStore {
   async add(docs: readonly DocumentInput[], replaceFiles: ReadonlySet<string> = new Set()): Promise<IndexReport> {
     // Chunk before the transaction: it holds the documents lock only for the writes.
     const prepared = docs.map((doc) => ({ doc, key: doc.key ?? doc.source, hash: documentHash(doc.text, this.chunk) }));
-    return this.db.run((sql) =>
-      sql.begin(async (tx) => {
+    return this.db.run(() =>
+      this.db.transaction(async (tx) => {
         await lockFor(tx, "documents");
         const keys = [...new Set(prepared.map((p) => p.key))];
         const existing = new Map<string, { id: number; hash: string }>();
-        for (const row of await tx<{ id: number; key: string; hash: string }[]>`SELECT id, key, hash FROM llma_documents WHERE key = ANY(${tx.array(keys)}::text[])`)
+        for (const row of (await tx.query<{ id: number; key: string; hash: string }>("SELECT id, key, hash FROM llma_documents WHERE key = ANY($1::text[])", [keys])).rows)
           existing.set(row.key, { id: row.id, hash: row.hash });
         let added = 0;
         let updated = 0;
@@ -223,21 +240,28 @@ export class PostgresDocumentStore implements PassageStore {
             continue;
           }
           if (found) {
-            await tx`DELETE FROM llma_documents WHERE id = ${found.id}`;
+            await tx.query("DELETE FROM llma_documents WHERE id = $1", [found.id]);
             updated++;
           } else added++;
-          const [{ id }] = await tx<{ id: number }[]>`
-            INSERT INTO llma_documents (key, source, path, row_index, hash, added_at)
-            VALUES (${key}, ${doc.source}, ${doc.path ?? null}, ${doc.row ?? null}, ${hash}, ${now}) RETURNING id`;
+          const { rows } = await tx.query<{ id: number }>(
+            "INSERT INTO llma_documents (key, source, path, row_index, hash, added_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            [key, doc.source, doc.path ?? null, doc.row ?? null, hash, now],
+          );
+          const id = rows[0].id;
           existing.set(key, { id, hash });
           chunkText(doc.text, this.chunk).forEach((text, ord) => passages.push({ doc_id: id, ord, text }));
         }
-        for (let i = 0; i < passages.length; i += PASSAGE_BATCH)
-          await tx`INSERT INTO llma_passages ${tx(passages.slice(i, i + PASSAGE_BATCH), "doc_id", "ord", "text")}`;
+        // Every passage in one statement (three arrays, not one parameter per value).
+        if (passages.length > 0)
+          await tx.query("INSERT INTO llma_passages (doc_id, ord, text) SELECT * FROM unnest($1::int[], $2::int[], $3::text[])", [
+            passages.map((p) => p.doc_id),
+            passages.map((p) => p.ord),
+            passages.map((p) => p.text),
+          ]);
         if (replaceFiles.size > 0)
-          for (const stale of await tx<{ id: number; key: string }[]>`SELECT id, key FROM llma_documents WHERE path = ANY(${tx.array([...replaceFiles])}::text[])`)
+          for (const stale of (await tx.query<{ id: number; key: string }>("SELECT id, key FROM llma_documents WHERE path = ANY($1::text[])", [[...replaceFiles]])).rows)
             if (!given.has(stale.key)) {
-              await tx`DELETE FROM llma_documents WHERE id = ${stale.id}`;
+              await tx.query("DELETE FROM llma_documents WHERE id = $1", [stale.id]);
               removed++;
             }
         return { files: 0, documents: docs.length, added, updated, unchanged, removed, passages: passages.length, skipped: [] };
@@ -249,21 +273,26 @@ export class PostgresDocumentStore implements PassageStore {
     const top = checkSearchTop(options.top ?? 10);
     const match = tsQuery(query);
     if (match === undefined) return [];
-    return this.db.run(async (sql) =>
+    return this.db.run(async () =>
       (
-        await sql<{ id: number; doc_id: number; ord: number; text: string; source: string; path: string | null; row_index: number | null; score: number }[]>`
-          SELECT p.id, p.doc_id, p.ord, p.text, d.source, d.path, d.row_index, ts_rank_cd(p.tsv, q)::float8 AS score
-          FROM llma_passages p JOIN llma_documents d ON d.id = p.doc_id, to_tsquery(${TEXT_SEARCH_CONFIG}::regconfig, ${match}) q
-          WHERE p.tsv @@ q ORDER BY score DESC, p.id LIMIT ${top}::int`
-      ).map((r) => ({ id: r.id, documentId: r.doc_id, source: r.source, path: r.path, row: r.row_index, ord: r.ord, text: r.text, score: r.score })),
+        await this.db.query<{ id: number; doc_id: number; ord: number; text: string; source: string; path: string | null; row_index: number | null; score: number }>(
+          `SELECT p.id, p.doc_id, p.ord, p.text, d.source, d.path, d.row_index, ts_rank_cd(p.tsv, q)::float8 AS score
+           FROM llma_passages p JOIN llma_documents d ON d.id = p.doc_id, to_tsquery('${TEXT_SEARCH_CONFIG}', $1) q
+           WHERE p.tsv @@ q ORDER BY score DESC, p.id LIMIT $2::int`,
+          [match, top],
+        )
+      ).rows.map((r) => ({ id: r.id, documentId: r.doc_id, source: r.source, path: r.path, row: r.row_index, ord: r.ord, text: r.text, score: r.score })),
     );
   }
 
   async stats(): Promise<DocumentStoreStats> {
-    return this.db.run(async (sql) => {
-      const [row] = await sql<DocumentStoreStats[]>`
-        SELECT (SELECT count(*)::int FROM llma_documents) AS documents, (SELECT count(*)::int FROM llma_passages) AS passages,
-          (SELECT count(DISTINCT coalesce(path, source))::int FROM llma_documents) AS files`;
+    return this.db.run(async () => {
+      const row = (
+        await this.db.query<DocumentStoreStats>(
+          `SELECT (SELECT count(*)::int FROM llma_documents) AS documents, (SELECT count(*)::int FROM llma_passages) AS passages,
+             (SELECT count(DISTINCT coalesce(path, source))::int FROM llma_documents) AS files`,
+        )
+      ).rows[0];
       return { documents: row.documents, passages: row.passages, files: row.files };
     });
   }

@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import postgres from "postgres";
+import pg from "pg";
 import { AnswerCache, type AnswerCacheOptions } from "../../src/store/answers.js";
 import type { AnswerStore, PassageStore } from "../../src/store/backend.js";
 import type { OpenStoreOptions } from "../../src/store/db.js";
@@ -25,10 +25,10 @@ let databases = 0;
 
 /** A new, empty database on the tests' server; its URL. */
 export async function freshDatabase(): Promise<string> {
-  const admin = postgres(pgUrl(), { max: 1, onnotice: () => {} });
+  const admin = new pg.Pool({ connectionString: pgUrl(), max: 1 });
   const name = `llma_test_${process.pid}_${Date.now().toString(36)}_${databases++}`;
   try {
-    await admin.unsafe(`CREATE DATABASE ${name}`);
+    await admin.query(`CREATE DATABASE ${name}`);
   } finally {
     await admin.end();
   }

@@ -5,7 +5,7 @@
  * half-written), replicas migrating at the same moment, exact LRU caps with two replicas writing at
  * once, a newer or missing schema refused.
  */
-import postgres from "postgres";
+import pg, { type PoolClient } from "pg";
 import { describe, expect, it } from "vitest";
 import { StoreError } from "../../src/store/db.js";
 import { openStore } from "../../src/store/open.js";
@@ -34,7 +34,32 @@ function closedPort(): Promise<number> {
   });
 }
 
-const admin = (url: string) => postgres(url, { max: 2, onnotice: () => {} });
+/** The test's own connections to the database (another replica, an administrator). */
+class Admin {
+  private readonly pool: InstanceType<typeof pg.Pool>;
+  constructor(url: string) {
+    this.pool = new pg.Pool({ connectionString: url, max: 2 });
+    this.pool.on("error", () => {});
+  }
+  async query<Row = Record<string, unknown>>(text: string, values: unknown[] = []): Promise<Row[]> {
+    return (await this.pool.query<Row>(text, values)).rows;
+  }
+  /** Runs `body` inside a transaction on one connection (rolled back at the end). */
+  async inTransaction(body: (client: PoolClient) => Promise<void>): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      await body(client);
+      await client.query("ROLLBACK");
+    } finally {
+      client.release();
+    }
+  }
+  end(): Promise<void> {
+    return this.pool.end();
+  }
+}
+const admin = (url: string) => new Admin(url);
 
 describe("PostgreSQL store", () => {
   it("the database down at start: a StoreError naming the URL without its password, fast", async () => {
@@ -64,7 +89,7 @@ describe("PostgreSQL store", () => {
     await store.close();
     const sql = admin(url);
     try {
-      await sql`UPDATE llma_schema SET version = ${PG_SCHEMA_VERSION + 1}`;
+      await sql.query("UPDATE llma_schema SET version = $1", [PG_SCHEMA_VERSION + 1]);
       expect(await rejection(openStore(url))).toMatchObject({ problem: "newer-schema", message: expect.stringMatching(/newer than this llma's 1: upgrade llma/) });
     } finally {
       await sql.end();
@@ -78,7 +103,7 @@ describe("PostgreSQL store", () => {
       await Promise.all(dbs.map((db) => db.run(async () => {})));
       const sql = admin(url);
       try {
-        expect(await sql`SELECT version FROM llma_schema`).toEqual([{ version: PG_SCHEMA_VERSION }]);
+        expect(await sql.query("SELECT version FROM llma_schema")).toEqual([{ version: PG_SCHEMA_VERSION }]);
       } finally {
         await sql.end();
       }
@@ -116,8 +141,8 @@ describe("PostgreSQL store", () => {
       let holding!: () => void;
       const held = new Promise<void>((resolve) => (holding = resolve));
       // Another replica's writer holds the answers lock (an open transaction that does not finish).
-      const holder = sql.begin(async (tx) => {
-        await tx`SELECT pg_advisory_xact_lock(${0x6c6c6d61}::int, 2)`;
+      const holder = sql.inTransaction(async (tx) => {
+        await tx.query("SELECT pg_advisory_xact_lock($1::int, 2)", [0x6c6c6d61]);
         holding();
         await released;
       });
@@ -149,8 +174,8 @@ describe("PostgreSQL store", () => {
       let locking!: () => void;
       const locked = new Promise<void>((resolve) => (locking = resolve));
       // Lock the LRU victim's row: the put's eviction (after its INSERT) waits on it, mid-transaction.
-      const holder = sql.begin(async (tx) => {
-        await tx`SELECT id FROM llma_answers WHERE query = 'question 0 topic0' FOR UPDATE`;
+      const holder = sql.inTransaction(async (tx) => {
+        await tx.query("SELECT id FROM llma_answers WHERE query = 'question 0 topic0' FOR UPDATE");
         locking();
         await released;
       });
@@ -158,18 +183,20 @@ describe("PostgreSQL store", () => {
       const write = cache.put({ query: "question 3 topic3", answer: "answer 3", model: "m" });
       let pid: number | undefined;
       for (let tries = 0; tries < 100 && pid === undefined; tries++) {
-        const rows = await sql<{ pid: number }[]>`SELECT pid FROM pg_stat_activity WHERE application_name = 'llma' AND wait_event_type = 'Lock' AND query LIKE 'DELETE FROM llma_answers%'`;
+        const rows = await sql.query<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE application_name = 'llma' AND wait_event_type = 'Lock' AND query LIKE 'DELETE FROM llma_answers%'",
+        );
         pid = rows[0]?.pid;
         if (pid === undefined) await new Promise((resolve) => setTimeout(resolve, 50));
       }
       expect(pid, "the put's transaction never waited on the locked row").toBeDefined();
-      await sql`SELECT pg_terminate_backend(${pid!})`;
+      await sql.query("SELECT pg_terminate_backend($1)", [pid]);
       const error = await rejection(write);
       expect(error.problem).toBe("unreachable");
       release();
       await holder;
       // The INSERT before the drop was rolled back with the rest: still the 3 old answers.
-      expect((await sql<{ query: string }[]>`SELECT query FROM llma_answers ORDER BY query`).map((r) => r.query)).toEqual(["question 0 topic0", "question 1 topic1", "question 2 topic2"]);
+      expect((await sql.query<{ query: string }>("SELECT query FROM llma_answers ORDER BY query")).map((r) => r.query)).toEqual(["question 0 topic0", "question 1 topic1", "question 2 topic2"]);
       expect(await cache.put({ query: "question 3 topic3", answer: "answer 3", model: "m" })).toMatchObject({ evicted: 1 });
       expect((await cache.stats()).entries).toBe(3);
     } finally {
