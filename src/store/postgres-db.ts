@@ -119,15 +119,17 @@ export class PostgresDatabase implements Queryable {
     } catch {
       throw new StoreError(this.location, "not-found", `not a valid PostgreSQL URL: ${this.location} (expected postgres://user:password@host:port/database)`);
     }
+    const serverTimeout = Math.max(1, Math.floor(this.timeoutMs * 0.8));
     this.pool = new pg.Pool({
       connectionString: url,
       max: poolSize,
       connectionTimeoutMillis: this.timeoutMs,
       idleTimeoutMillis: 60_000,
       application_name: "llma",
-      // The server cancels a statement (or a lock wait) past the bounded wait: a slow database never holds a connection for long.
-      statement_timeout: this.timeoutMs,
-      lock_timeout: this.timeoutMs,
+      // The server cancels a statement (or a lock wait) before the bounded wait is up: a transaction the caller
+      // was told failed is rolled back, not committed later, and a slow database never holds a connection for long.
+      statement_timeout: serverTimeout,
+      lock_timeout: serverTimeout,
     });
     // An idle connection the server closed (a restart): the pool drops it and the next operation opens a new one.
     this.pool.on("error", () => {});
