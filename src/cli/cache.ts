@@ -12,7 +12,7 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 export function cacheCommand(): Command {
   const stats = new Command("stats")
     .description("entries of the answer cache, per tenant")
-    .requiredOption("--store <db>", "store file")
+    .requiredOption("--store <db>", "store: a SQLite file or a postgres:// URL")
     .option("--tenant <name>", "only this tenant")
     .option("--json", "print one JSON document on stdout")
     .action(async (options: CacheCliOptions) => {
@@ -32,7 +32,7 @@ export function cacheCommand(): Command {
     });
   const clear = new Command("clear")
     .description("remove every cached answer (or one tenant's)")
-    .requiredOption("--store <db>", "store file")
+    .requiredOption("--store <db>", "store: a SQLite file or a postgres:// URL")
     .option("--tenant <name>", "only this tenant's answers")
     .option("--json", "print one JSON document on stdout")
     .action(async (options: CacheCliOptions) => {

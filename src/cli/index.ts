@@ -15,7 +15,7 @@ export function indexCommand(): Command {
       "Add files, folders and LLMA JSONL files (every doc of every row) to a document store: sentence-aware passages, SQLite FTS5 (BM25). Re-indexing a file replaces it.",
     )
     .argument("<paths...>", "text files, folders (their .txt .md .rst .jsonl files, recursively) or JSONL files in the LLMA schema")
-    .requiredOption("--store <db>", "store file (SQLite; created when missing)")
+    .requiredOption("--store <db>", "store: a SQLite file (created when missing) or a postgres:// URL (tables created when missing)")
     .option("--chunk-words <n>", "passage size in words (whole sentences; at most max(200, n))", integerOption("--chunk-words", 10, 10_000), DEFAULT_TARGET_WORDS)
     .option("--json", "print one JSON document (the report) on stdout")
     .addHelpText(

@@ -34,7 +34,7 @@ export function ragCommand(): Command {
     .description(
       "Answer a query from a document store: retrieve the top passages (BM25), prompt with the paper's template, generate with LLMA copying from the passages and from cached answers to similar queries; the answer is cached. Output identical to greedy decoding.",
     )
-    .requiredOption("--store <db>", "store file made by `llma index`")
+    .requiredOption("--store <db>", "store made by `llma index`: a SQLite file or a postgres:// URL")
     .requiredOption("--model <path>", "GGUF model file")
     .requiredOption("--query <text>", "the question")
     .option("--top <n>", "passages retrieved", integerOption("--top", 1, 1000), DEFAULT_TOP)
