@@ -17,6 +17,8 @@ import { freshDatabase, startPostgres, stopPostgres } from "../helpers/postgres.
 
 const LOAD_SECONDS = Number(process.env.LLMA_REPLICA_LOAD_SECONDS ?? 20);
 const CLIENTS_PER_REPLICA = 8;
+/** A load test's own limit: the load, plus starting two replicas and the sequential twins on a busy machine. */
+const LOAD_TEST_TIMEOUT_MS = LOAD_SECONDS * 1000 + 240_000;
 const MAX_TOKENS = 24;
 const QUERIES = [
   "where does real insulin come from",
@@ -58,6 +60,13 @@ interface Replica {
 
 /** Starts `llma serve --store URL` on a free port (1 thread, 2 slots) and waits for its "listening on" line. */
 async function replica(store: string, ...args: string[]): Promise<Replica> {
+  const started = await start(store, ...args);
+  if (!started.replica) throw new Error(`llma serve exited with ${started.exit.code}:\n${started.exit.stderr}`);
+  return started.replica;
+}
+
+/** Runs `llma serve --store URL` until it listens (a replica) or exits (its exit code and stderr). */
+async function start(store: string, ...args: string[]): Promise<{ replica: Replica; exit?: undefined } | { replica?: undefined; exit: { code: number | null; stderr: string } }> {
   const child = spawn("node", ["bin/llma.js", "serve", "--model", model, "--port", "0", "--threads", "1", "--parallel", "2", "--policy", "paper", "--store", store, ...args]);
   children.push(child);
   let stderr = "";
@@ -72,9 +81,13 @@ async function replica(store: string, ...args: string[]): Promise<Replica> {
         resolve(match[1]);
       }
     });
-    void exited.then((code) => reject(new Error(`llma serve exited with ${code}:\n${stderr}`)));
+    void exited.then((code) => reject(Object.assign(new Error(`llma serve exited with ${code}:\n${stderr}`), { exit: { code, stderr } })));
+  }).catch((error: Error & { exit?: { code: number | null; stderr: string } }) => {
+    if (error.exit) return error.exit;
+    throw error;
   });
-  return { url, client: new OpenAI({ baseURL: `${url}/v1`, apiKey: "x", maxRetries: 0, timeout: 60_000 }), stderr: () => stderr };
+  if (typeof url !== "string") return { exit: url };
+  return { replica: { url, client: new OpenAI({ baseURL: `${url}/v1`, apiKey: "x", maxRetries: 0, timeout: 60_000 }), stderr: () => stderr } };
 }
 
 interface Answer {
@@ -213,7 +226,7 @@ describe("llma serve replicas sharing one PostgreSQL store", () => {
     expect(report.hits[1]).toBeGreaterThan(0);
     for (const hits of lookups) expect(hits).toBeGreaterThan(0);
     for (const r of replicas) expect(await metric(r, 'llma_store_errors_total{operation="cache_lookup"}')).toBe(0);
-  });
+  }, LOAD_TEST_TIMEOUT_MS);
 
   it(`PostgreSQL stopped and restarted during the load: 0 failed requests, answers identical, the cache used again after the restart`, async () => {
     const store = await freshDatabase();
@@ -241,5 +254,33 @@ describe("llma serve replicas sharing one PostgreSQL store", () => {
     expect(errors[0] + errors[1]).toBeGreaterThan(0); // the outage was seen (and counted), not missed
     expect(after).toBeGreaterThan(0);
     expect(replicas[0].stderr() + replicas[1].stderr()).toMatch(/store works again/);
+  }, LOAD_TEST_TIMEOUT_MS);
+
+  it("the database down at start: llma serve exits naming the URL without its password; with --store-optional it serves, and uses the store once it is up", async () => {
+    const url = new URL(await freshDatabase());
+    url.password = "pw-secret"; // the tests' server trusts loopback: the password is only there to be hidden
+    const store = url.toString();
+    stopPostgres();
+    let optional: Replica;
+    try {
+      const refused = await start(store);
+      expect(refused.exit?.code).toBe(1);
+      expect(refused.exit?.stderr).toContain(`PostgreSQL store ${store.replace(":pw-secret", "")} is unreachable`);
+      expect(refused.exit?.stderr).not.toContain("pw-secret");
+      optional = await replica(store, "--store-optional");
+      expect(optional.stderr()).toMatch(/unreachable .*starting without it \(--store-optional\), retrying on every request/);
+      expect(optional.stderr()).not.toContain("pw-secret");
+      const down = await complete(optional, "what is the capital of france", CACHE_ONLY);
+      expect(down.cachedReferences).toBeUndefined(); // the lookup failed: no cache this time, the request still answered
+    } finally {
+      startPostgres();
+    }
+    const plain = await complete(optional, "what is the capital of france", PLAIN);
+    const first = await complete(optional, "what is the capital of france", CACHE_ONLY);
+    const again = await complete(optional, "what is the capital of france", CACHE_ONLY);
+    expect(first.text).toBe(plain.text);
+    expect(again.text).toBe(plain.text);
+    expect(again.cachedReferences).toBeGreaterThanOrEqual(1);
+    expect(again.accepted).toBeGreaterThan(0);
   });
 });
