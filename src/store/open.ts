@@ -17,7 +17,7 @@ export async function openStore(location: string, options: OpenLocationOptions =
   if (!isPostgresUrl(location)) return LlmaStore.open(location, options);
   const db = new PostgresDatabase(location, options);
   try {
-    await db.run(async () => {});
+    await db.open();
   } catch (error) {
     await db.close();
     throw error;

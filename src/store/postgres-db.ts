@@ -16,6 +16,12 @@ export const PG_SCHEMA_VERSION = 1;
 const LOCK_SPACE = 0x6c6c6d61;
 export const LOCKS = { migrate: 1, answers: 2, documents: 3 } as const;
 
+/**
+ * How long opening a store may take (connecting, checking or creating the tables, waiting for another
+ * replica's migration): longer than one request's bounded wait, since a server starts once.
+ */
+export const OPEN_TIMEOUT_MS = 15_000;
+
 /** The text search configuration: English stemming (as SQLite's porter tokenizer) and no stopword list (the query builder drops stopwords itself). */
 export const TEXT_SEARCH_CONFIG = "llma_english";
 
@@ -123,7 +129,8 @@ export class PostgresDatabase implements Queryable {
     this.pool = new pg.Pool({
       connectionString: url,
       max: poolSize,
-      connectionTimeoutMillis: this.timeoutMs,
+      // Connecting may take longer than one operation's wait (each operation still gives up at its deadline).
+      connectionTimeoutMillis: Math.max(this.timeoutMs, 5000),
       idleTimeoutMillis: 60_000,
       application_name: "llma",
       // The server cancels a statement (or a lock wait) before the bounded wait is up: a transaction the caller
@@ -188,6 +195,24 @@ export class PostgresDatabase implements Queryable {
     }
   }
 
+  /** Connects and checks (or creates) the tables within OPEN_TIMEOUT_MS (or the bounded wait, when longer): what opening a store does. */
+  async open(): Promise<void> {
+    const limit = Math.max(this.timeoutMs, OPEN_TIMEOUT_MS);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new StoreError(this.location, "timeout", `PostgreSQL store ${this.location} did not open within ${limit} ms`)), limit);
+    });
+    const ready = this.ensureSchema();
+    ready.catch(() => {});
+    try {
+      await Promise.race([ready, deadline]);
+    } catch (error) {
+      throw postgresError(this.location, error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Checks (and with `create`, creates or upgrades) llma's tables; done once, retried after a failure. */
   ensureSchema(): Promise<void> {
     if (!this.schema) {
@@ -219,6 +244,9 @@ export class PostgresDatabase implements Queryable {
     if (!this.create)
       throw new StoreError(this.location, "not-a-store", `PostgreSQL store ${this.location} holds no llma tables (create them with: llma index --store ${this.location} FILE...)`);
     await this.transaction(async (tx) => {
+      // The migration (and waiting for another replica's) may take longer than one request's statement timeout.
+      await tx.query(`SET LOCAL statement_timeout = ${OPEN_TIMEOUT_MS}`);
+      await tx.query(`SET LOCAL lock_timeout = ${OPEN_TIMEOUT_MS}`);
       // One migration at a time across every replica: the second waits here, then finds the work done.
       await lockFor(tx, "migrate");
       const now = await version(tx);

@@ -67,7 +67,7 @@ export class PostgresAnswerCache implements AnswerStore {
     const db = new PostgresDatabase(url, options);
     const cache = new PostgresAnswerCache(db, { ...options, owned: true });
     try {
-      await db.run(async () => {});
+      await db.open();
     } catch (error) {
       await db.close();
       throw error;
@@ -203,7 +203,7 @@ export class PostgresDocumentStore implements PassageStore {
     const db = new PostgresDatabase(url, options);
     const store = new PostgresDocumentStore(db, { ...options, owned: true });
     try {
-      await db.run(async () => {});
+      await db.open();
     } catch (error) {
       await db.close();
       throw error;

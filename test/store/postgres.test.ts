@@ -100,7 +100,7 @@ describe("PostgreSQL store", () => {
     const url = await freshDatabase();
     const dbs = Array.from({ length: 6 }, () => new PostgresDatabase(url));
     try {
-      await Promise.all(dbs.map((db) => db.run(async () => {})));
+      await Promise.all(dbs.map((db) => db.open()));
       const sql = admin(url);
       try {
         expect(await sql.query("SELECT version FROM llma_schema")).toEqual([{ version: PG_SCHEMA_VERSION }]);
