@@ -33,6 +33,7 @@ interface ServeCliOptions {
   cacheSize: number;
   kvType: string;
   exactness: string;
+  ui: boolean;
 }
 
 function temperatureOption(value: string): number {
@@ -67,6 +68,7 @@ export function serveCommand(): Command {
     .option("--cache-size <n>", "most answers the cache keeps (least recently used evicted)", integerOption("--cache-size", 1, 1e9), DEFAULT_MAX_ENTRIES)
     .option("--store-optional", "start even when --store or --docs cannot be opened (without it; a PostgreSQL store is retried on every request)")
     .option("--docs <db>", "document store made by `llma index` (SQLite file or postgres:// URL): requests with llma.retrieve get its top passages as context and references")
+    .option("--no-ui", "do not serve the playground page at GET / (the API is unchanged)")
     .option("--log-requests", "log every request to stderr (JSON lines)")
     .option("--gpu", "use a GPU if node-llama-cpp finds one")
     .option("--kv-type <type>", `KV cache type: ${KV_CACHE_TYPES.join(", ")} (Q8_0 and BF16 keep batched passes exact on the CPU; F16 does not past 256 cells)`, "Q8_0")
@@ -121,6 +123,7 @@ Example:
           answerCache,
           cacheReferences: options.cacheReferences,
           documents,
+          ui: options.ui,
         });
         const running = server;
         const stopped = new Promise<string>((resolve) => {
@@ -129,7 +132,7 @@ Example:
         });
         const url = await running.listen({ host: options.host, port: options.port });
         log(
-          `llma serve: listening on ${url} (model ${running.modelName}, ${options.parallel} parallel, queue ${options.queue}, context ${model.contextSize}, ${model.threads} threads)`,
+          `llma serve: listening on ${url}${options.ui ? ` (playground: ${url}/)` : ""} (model ${running.modelName}, ${options.parallel} parallel, queue ${options.queue}, context ${model.contextSize}, ${model.threads} threads)`,
         );
         const signal = await stopped;
         log(`llma serve: ${signal}: draining (${running.scheduler.active} generating, ${running.scheduler.queued} queued; at most ${options.drainTimeout} ms)...`);

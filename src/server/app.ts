@@ -12,6 +12,7 @@ import type { ChatWrapper } from "node-llama-cpp";
 import type { LlamaCppModel } from "../backends/llama-cpp.js";
 import { resolveExactnessMode, type ExactnessMode } from "../core/exactness.js";
 import type { PolicyName } from "../core/generate.js";
+import type { DecodeStep } from "../core/decoder.js";
 import type { TokenSequence } from "../core/model.js";
 import { ChatRenderer } from "./chat.js";
 import { needsPlainSampler, needsSampler, runGeneration, type EngineRequest, type EngineResult, type Sampling } from "./engine.js";
@@ -19,6 +20,8 @@ import { ApiError } from "./errors.js";
 import { Metrics } from "./metrics.js";
 import { StoreHealth } from "./store-health.js";
 import { QueueFullError, Scheduler, type Slot } from "./scheduler.js";
+import { registerPlayground } from "./ui-route.js";
+import { TraceRecorder, type ReferenceOrigin, type TraceEntry } from "./trace.js";
 import { parseChatRequest, parseCompletionRequest, type ChatMessage, type GenerationParams } from "./schemas.js";
 import { DEFAULT_TENANT } from "../store/answers.js";
 import type { AnswerStore, PassageStore } from "../store/backend.js";
@@ -62,6 +65,8 @@ export interface ServerOptions {
   readonly cacheTop?: number;
   /** Document store (`llma serve --docs`): requests with `llma.retrieve` get its top passages as context. */
   readonly documents?: PassageStore;
+  /** Serve the playground page at `GET /` (default true; `llma serve --no-ui`). */
+  readonly ui?: boolean;
 }
 
 export interface LlmaServer {
@@ -82,10 +87,14 @@ export const DEFAULT_QUEUE = 64;
 export const DEFAULT_DRAIN_MS = 30_000;
 
 type Endpoint = "chat" | "completion";
+/** llma's extra response fields, with the request's trace when it asked for one. */
+type ResponseInfo = Prepared["info"] & { trace?: readonly TraceEntry[] };
 
 interface Prepared {
   readonly params: GenerationParams;
-  readonly engine: Omit<EngineRequest, "signal" | "onText">;
+  readonly engine: Omit<EngineRequest, "signal" | "onText" | "onStep">;
+  /** Where each of engine.references came from (same order), to name a draft's source in llma.trace. */
+  readonly referenceOrigins: readonly ReferenceOrigin[];
   /** Where to cache the answer (absent: not cached). */
   readonly cacheAs?: { readonly query: string; readonly tenant: string };
   /** llma's extra response fields: cached answers used, passages retrieved. */
@@ -211,6 +220,8 @@ export function buildApp(options: ServerOptions): LlmaServer {
     return modelEntry();
   });
 
+  if (options.ui ?? true) registerPlayground(app);
+
   app.get("/metrics", async (_request, reply) => reply.type("text/plain; version=0.0.4; charset=utf-8").send(metrics.render() + storeHealth.render()));
 
   /** Validated request -> prompt tokens, limits, sampling and reference sources. */
@@ -277,9 +288,14 @@ export function buildApp(options: ServerOptions): LlmaServer {
       logitBias: params.logitBias,
     };
     const references: (string | readonly number[])[] = [];
-    if ((params.sources.prediction ?? defaults.prediction) && params.prediction !== undefined) references.push(params.prediction);
-    if (params.sources.references ?? defaults.references) references.push(...params.references.filter((r) => r.length > 0));
-    references.push(...passages.map((p) => p.text));
+    const referenceOrigins: ReferenceOrigin[] = [];
+    const addReferences = (origin: ReferenceOrigin, added: readonly (string | readonly number[])[]) => {
+      references.push(...added);
+      referenceOrigins.push(...added.map(() => origin));
+    };
+    if ((params.sources.prediction ?? defaults.prediction) && params.prediction !== undefined) addReferences("prediction", [params.prediction]);
+    if (params.sources.references ?? defaults.references) addReferences("reference", params.references.filter((r) => r.length > 0));
+    addReferences("document", passages.map((p) => p.text));
     const info: Prepared["info"] = {};
     if (params.retrieveTop !== undefined) info.sources = passages.map((p) => ({ source: p.source, score: Math.round(p.score * 1000) / 1000 }));
     // The answer cache serves greedy requests only: it holds what greedy decoding answered.
@@ -289,7 +305,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
       try {
         const cached = await answerCache.similar(query, { tenant, model: modelName, top: options.cacheTop ?? DEFAULT_CACHE_TOP });
         storeHealth.looked(cached.length);
-        references.push(...cached.map((c) => c.tokens ?? c.answer));
+        addReferences("cache", cached.map((c) => c.tokens ?? c.answer));
         info.cached_references = cached.length;
         cacheAs = { query, tenant };
       } catch (error) {
@@ -301,6 +317,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
       cacheAs,
       info,
       params,
+      referenceOrigins,
       engine: {
         prompt,
         maxTokens: params.maxTokens ?? room,
@@ -365,6 +382,8 @@ export function buildApp(options: ServerOptions): LlmaServer {
     const prepared = await prepare(endpoint, request.body);
     const { params } = prepared;
     const accelerated = !needsPlainSampler(prepared.engine.sampling);
+    const trace = params.trace ? new TraceRecorder(model, prepared.referenceOrigins, prepared.engine.prompt) : undefined;
+    const onStep = trace && ((step: DecodeStep) => trace.record(step));
 
     // The client going away (or a drain running out of time) aborts the generation and frees the slot.
     const controller = new AbortController();
@@ -384,12 +403,13 @@ export function buildApp(options: ServerOptions): LlmaServer {
         const id = `${endpoint === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID().replace(/-/g, "")}`;
         const createdAt = Math.floor(Date.now() / 1000);
         if (!params.stream) {
-          result = await runGeneration(model, sequence, { ...prepared.engine, signal: controller.signal });
+          result = await runGeneration(model, sequence, { ...prepared.engine, signal: controller.signal, onStep });
           // Cut short by a drain running out of time (a client that left gets nothing anyway).
           if (result.finishReason === "abort") throw shutDownError();
           await cacheAnswer(prepared, result);
           reply.header("x-llma-accelerated", String(accelerated));
-          return endpoint === "chat" ? chatResponse(id, createdAt, result, prepared.info) : completionResponse(id, createdAt, result, prepared.info);
+          const info = trace ? { ...prepared.info, trace: trace.entries } : prepared.info;
+          return endpoint === "chat" ? chatResponse(id, createdAt, result, info) : completionResponse(id, createdAt, result, info);
         }
 
         reply.hijack();
@@ -405,15 +425,21 @@ export function buildApp(options: ServerOptions): LlmaServer {
           if (!res.destroyed && !res.writableEnded) res.write(`data: ${JSON.stringify(data)}\n\n`);
         };
         const usageField = params.includeUsage ? { usage: null } : {};
+        // The passes recorded since the last chunk ride on the next one (only when the request asked for them).
+        const traceField = () => {
+          const entries = trace?.take() ?? [];
+          return entries.length > 0 ? { llma: { trace: entries } } : {};
+        };
         const chunk = (choice: Record<string, unknown>) =>
           endpoint === "chat"
-            ? { id, object: "chat.completion.chunk", created: createdAt, model: modelName, choices: [{ index: 0, logprobs: null, finish_reason: null, ...choice }], ...usageField }
-            : { id, object: "text_completion", created: createdAt, model: modelName, choices: [{ index: 0, logprobs: null, finish_reason: null, ...choice }], ...usageField };
+            ? { id, object: "chat.completion.chunk", created: createdAt, model: modelName, choices: [{ index: 0, logprobs: null, finish_reason: null, ...choice }], ...usageField, ...traceField() }
+            : { id, object: "text_completion", created: createdAt, model: modelName, choices: [{ index: 0, logprobs: null, finish_reason: null, ...choice }], ...usageField, ...traceField() };
         if (endpoint === "chat") send(chunk({ delta: { role: "assistant", content: "" } }));
         try {
           result = await runGeneration(model, sequence!, {
             ...prepared.engine,
             signal: controller.signal,
+            onStep,
             onText: (text) => send(chunk(endpoint === "chat" ? { delta: { content: text } } : { text })),
           });
         } catch (error) {
@@ -442,7 +468,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
     }
   }
 
-  function chatResponse(id: string, createdAt: number, result: EngineResult, info: Prepared["info"]) {
+  function chatResponse(id: string, createdAt: number, result: EngineResult, info: ResponseInfo) {
     return {
       id,
       object: "chat.completion",
@@ -454,7 +480,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
     };
   }
 
-  function completionResponse(id: string, createdAt: number, result: EngineResult, info: Prepared["info"]) {
+  function completionResponse(id: string, createdAt: number, result: EngineResult, info: ResponseInfo) {
     return {
       id,
       object: "text_completion",
