@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { LlmaStore } from "../store/store.js";
+import { openStore } from "../store/open.js";
 
 interface CacheCliOptions {
   store: string;
@@ -12,37 +12,37 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 export function cacheCommand(): Command {
   const stats = new Command("stats")
     .description("entries of the answer cache, per tenant")
-    .requiredOption("--store <db>", "store file")
+    .requiredOption("--store <db>", "store: a SQLite file or a postgres:// URL")
     .option("--tenant <name>", "only this tenant")
     .option("--json", "print one JSON document on stdout")
-    .action((options: CacheCliOptions) => {
-      const store = LlmaStore.open(options.store, { create: false });
+    .action(async (options: CacheCliOptions) => {
+      const store = await openStore(options.store, { create: false });
       try {
-        const s = store.answers.stats(options.tenant);
-        const output = { store: options.store, entries: s.entries, tenants: s.tenants, oldest: iso(s.oldest), newest: iso(s.newest) };
+        const s = await store.answers.stats(options.tenant);
+        const output = { store: store.location, entries: s.entries, tenants: s.tenants, oldest: iso(s.oldest), newest: iso(s.newest) };
         if (options.json) process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
         else {
-          process.stdout.write(`${s.entries} cached answer(s) in ${options.store}${options.tenant !== undefined ? ` for tenant ${options.tenant}` : ""}\n`);
+          process.stdout.write(`${s.entries} cached answer(s) in ${store.location}${options.tenant !== undefined ? ` for tenant ${options.tenant}` : ""}\n`);
           for (const t of s.tenants) process.stdout.write(`  ${t.tenant}: ${t.entries} entries, ${t.hits} hits\n`);
           if (s.entries > 0) process.stdout.write(`  last used between ${output.oldest} and ${output.newest}\n`);
         }
       } finally {
-        store.close();
+        await store.close();
       }
     });
   const clear = new Command("clear")
     .description("remove every cached answer (or one tenant's)")
-    .requiredOption("--store <db>", "store file")
+    .requiredOption("--store <db>", "store: a SQLite file or a postgres:// URL")
     .option("--tenant <name>", "only this tenant's answers")
     .option("--json", "print one JSON document on stdout")
-    .action((options: CacheCliOptions) => {
-      const store = LlmaStore.open(options.store, { create: false });
+    .action(async (options: CacheCliOptions) => {
+      const store = await openStore(options.store, { create: false });
       try {
-        const removed = store.answers.clear(options.tenant);
-        if (options.json) process.stdout.write(`${JSON.stringify({ store: options.store, tenant: options.tenant ?? null, removed })}\n`);
-        else process.stdout.write(`removed ${removed} cached answer(s)${options.tenant !== undefined ? ` of tenant ${options.tenant}` : ""} from ${options.store}\n`);
+        const removed = await store.answers.clear(options.tenant);
+        if (options.json) process.stdout.write(`${JSON.stringify({ store: store.location, tenant: options.tenant ?? null, removed })}\n`);
+        else process.stdout.write(`removed ${removed} cached answer(s)${options.tenant !== undefined ? ` of tenant ${options.tenant}` : ""} from ${store.location}\n`);
       } finally {
-        store.close();
+        await store.close();
       }
     });
   const command = new Command("cache")

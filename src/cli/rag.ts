@@ -5,7 +5,7 @@ import type { DecodeResult } from "../core/decoder.js";
 import { generate, POLICY_NAMES, type PolicyName } from "../core/generate.js";
 import { DEFAULT_MAX_ENTRIES, DEFAULT_TENANT } from "../store/answers.js";
 import { DEFAULT_CACHE_TOP, DEFAULT_TOP, ragAnswer } from "../store/rag.js";
-import { LlmaStore } from "../store/store.js";
+import { openStore } from "../store/open.js";
 import { round, summary } from "./generate.js";
 import { integerOption, log } from "./options.js";
 
@@ -34,7 +34,7 @@ export function ragCommand(): Command {
     .description(
       "Answer a query from a document store: retrieve the top passages (BM25), prompt with the paper's template, generate with LLMA copying from the passages and from cached answers to similar queries; the answer is cached. Output identical to greedy decoding.",
     )
-    .requiredOption("--store <db>", "store file made by `llma index`")
+    .requiredOption("--store <db>", "store made by `llma index`: a SQLite file or a postgres:// URL")
     .requiredOption("--model <path>", "GGUF model file")
     .requiredOption("--query <text>", "the question")
     .option("--top <n>", "passages retrieved", integerOption("--top", 1, 1000), DEFAULT_TOP)
@@ -65,7 +65,7 @@ Example:
       if (!POLICY_NAMES.includes(policy as PolicyName)) throw new Error(`unknown --policy ${JSON.stringify(policy)}: use one of ${POLICY_NAMES.join(", ")}`);
       if (options.query.trim() === "") throw new Error("--query is empty");
       // The store first: a bad store file fails before the model loads.
-      const store = LlmaStore.open(options.store, { create: false, maxEntries: options.cacheSize });
+      const store = await openStore(options.store, { create: false, maxEntries: options.cacheSize });
       try {
         const model = await LlamaCppModel.load({ model: options.model, threads: options.threads, contextSize: options.contextSize, gpu: options.gpu ? "auto" : false });
         try {
@@ -119,7 +119,7 @@ Example:
           await model.dispose();
         }
       } finally {
-        store.close();
+        await store.close();
       }
     });
 }

@@ -4,9 +4,9 @@ import { KV_CACHE_TYPES, LlamaCppModel, resolveKvCacheType } from "../backends/l
 import { resolveExactnessMode } from "../core/exactness.js";
 import { POLICY_NAMES, type PolicyName } from "../core/generate.js";
 import { buildApp, DEFAULT_DRAIN_MS, DEFAULT_QUEUE } from "../server/app.js";
-import { AnswerCache, DEFAULT_MAX_ENTRIES } from "../store/answers.js";
-import { DocumentStore } from "../store/documents.js";
+import { DEFAULT_MAX_ENTRIES } from "../store/answers.js";
 import { integerOption, log } from "./options.js";
+import { openServeStores } from "./serve-stores.js";
 
 interface ServeCliOptions {
   model: string;
@@ -28,15 +28,13 @@ interface ServeCliOptions {
   logRequests?: boolean;
   store?: string;
   docs?: string;
+  storeOptional?: boolean;
   cacheReferences: boolean;
   cacheSize: number;
   kvType: string;
   exactness: string;
   ui: boolean;
 }
-
-/** The server holds the event loop while SQLite waits for a lock: wait briefly, then go without the cache. */
-const SERVER_BUSY_TIMEOUT_MS = 250;
 
 function temperatureOption(value: string): number {
   const parsed = Number(value);
@@ -65,10 +63,11 @@ export function serveCommand(): Command {
     .option("--no-output-references", "by default, do not copy from the output so far; requests may still turn it on")
     .option("--model-name <name>", "model id in /v1/models and responses (default: the file name)")
     .option("--drain-timeout <ms>", "on SIGINT/SIGTERM, how long in-flight requests may finish", integerOption("--drain-timeout", 0, 86_400_000), DEFAULT_DRAIN_MS)
-    .option("--store <db>", "answer cache (SQLite; created when missing): greedy requests copy from cached answers to similar queries of their tenant (llma.tenant or user), and their answers are cached")
+    .option("--store <db>", "answer cache: a SQLite file (created when missing) or a postgres:// URL that replicas share: greedy requests copy from cached answers to similar queries of their tenant (llma.tenant or user), and their answers are cached")
     .option("--no-cache-references", "with --store: by default, do not use the cache; requests may turn it on with llma.cache")
     .option("--cache-size <n>", "most answers the cache keeps (least recently used evicted)", integerOption("--cache-size", 1, 1e9), DEFAULT_MAX_ENTRIES)
-    .option("--docs <db>", "document store made by `llma index`: requests with llma.retrieve get its top passages as context and references")
+    .option("--store-optional", "start even when --store or --docs cannot be opened (without it; a PostgreSQL store is retried on every request)")
+    .option("--docs <db>", "document store made by `llma index` (SQLite file or postgres:// URL): requests with llma.retrieve get its top passages as context and references")
     .option("--no-ui", "do not serve the playground page at GET / (the API is unchanged)")
     .option("--log-requests", "log every request to stderr (JSON lines)")
     .option("--gpu", "use a GPU if node-llama-cpp finds one")
@@ -89,18 +88,9 @@ Example:
       const exactness = resolveExactnessMode(options.exactness);
       const kvCacheType = resolveKvCacheType(options.kvType);
       // The stores first: a bad store file fails before the model loads.
-      const documents = options.docs !== undefined ? DocumentStore.open(options.docs, { create: false, busyTimeoutMs: SERVER_BUSY_TIMEOUT_MS }) : undefined;
-      let answerCache: AnswerCache | undefined;
-      try {
-        answerCache = options.store !== undefined ? AnswerCache.open(options.store, { maxEntries: options.cacheSize, busyTimeoutMs: SERVER_BUSY_TIMEOUT_MS }) : undefined;
-      } catch (error) {
-        documents?.close();
-        throw error;
-      }
-      const closeStores = () => {
-        answerCache?.close();
-        documents?.close();
-      };
+      const stores = await openServeStores({ ...options, storeOptional: options.storeOptional ?? false }, (line) => log(`llma serve: warning: ${line}`));
+      const { answerCache, documents } = stores;
+      const closeStores = () => stores.close();
       const model = await LlamaCppModel.load({
         model: options.model,
         threads: options.threads,
@@ -108,8 +98,8 @@ Example:
         sequences: options.parallel,
         gpu: options.gpu ? "auto" : false,
         kvCacheType,
-      }).catch((error: unknown) => {
-        closeStores();
+      }).catch(async (error: unknown) => {
+        await closeStores();
         throw error;
       });
       let server: ReturnType<typeof buildApp> | undefined;
@@ -151,7 +141,7 @@ Example:
       } finally {
         await server?.close(0);
         await model.dispose();
-        closeStores();
+        await closeStores();
       }
     });
 }

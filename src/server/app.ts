@@ -18,6 +18,7 @@ import { ChatRenderer } from "../backends/chat-template.js";
 import { needsPlainSampler, needsSampler, runGeneration, type EngineRequest, type EngineResult, type Sampling } from "./engine.js";
 import { ApiError, unsupported } from "./errors.js";
 import { Metrics } from "./metrics.js";
+import { StoreHealth } from "./store-health.js";
 import { QueueFullError, Scheduler, type Slot } from "./scheduler.js";
 import { registerPlayground } from "./ui-route.js";
 import { TraceRecorder, type ReferenceOrigin, type TraceEntry } from "./trace.js";
@@ -26,8 +27,9 @@ import { chatLogprobs, completionLogprobs } from "./logprobs.js";
 import { functionsOf, toChatHistory, toolPath } from "./tools.js";
 import { messageId, responseId, responseObject, ResponsesEventStream, translateResponsesRequest, type ResponsesEcho } from "./responses.js";
 import { parseChatRequest, parseCompletionRequest, type ChatMessage, type GenerationParams, type OutputOptions } from "./schemas.js";
-import { DEFAULT_TENANT, type AnswerCache } from "../store/answers.js";
-import type { DocumentStore, Passage } from "../store/documents.js";
+import { DEFAULT_TENANT } from "../store/answers.js";
+import type { AnswerStore, PassageStore } from "../store/backend.js";
+import type { Passage } from "../store/documents.js";
 import { DEFAULT_CACHE_TOP } from "../store/rag.js";
 
 export interface ServerOptions {
@@ -60,13 +62,13 @@ export interface ServerOptions {
    * Answer cache (`llma serve --store`): greedy requests copy from the cached answers to the most
    * similar past queries of their tenant (`llma.tenant`, else `user`), and their answers are cached.
    */
-  readonly answerCache?: AnswerCache;
+  readonly answerCache?: AnswerStore;
   /** Default of the per-request `llma.cache` switch (default true when there is a cache). */
   readonly cacheReferences?: boolean;
   /** Cached answers used as references per request (default 3). */
   readonly cacheTop?: number;
   /** Document store (`llma serve --docs`): requests with `llma.retrieve` get its top passages as context. */
-  readonly documents?: DocumentStore;
+  readonly documents?: PassageStore;
   /** Serve the playground page at `GET /` (default true; `llma serve --no-ui`). */
   readonly ui?: boolean;
 }
@@ -134,6 +136,8 @@ export function buildApp(options: ServerOptions): LlmaServer {
     cache: options.cacheReferences ?? true,
   };
   const { answerCache, documents } = options;
+  // Store failures never fail a request that can go on without the store: they are warned about (once per outage) and counted.
+  const storeHealth = new StoreHealth((line) => (options.logger ? app.log.warn(line) : process.stderr.write(`llma serve: warning: ${line}\n`)));
   const vocabularySize = model.model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length;
 
   /** Aborted when a drain runs out of time: every generation still running stops. */
@@ -226,10 +230,10 @@ export function buildApp(options: ServerOptions): LlmaServer {
 
   if (options.ui ?? true) registerPlayground(app);
 
-  app.get("/metrics", async (_request, reply) => reply.type("text/plain; version=0.0.4; charset=utf-8").send(metrics.render()));
+  app.get("/metrics", async (_request, reply) => reply.type("text/plain; version=0.0.4; charset=utf-8").send(metrics.render() + storeHealth.render()));
 
   /** Validated request -> prompt tokens, limits, sampling and reference sources. */
-  function prepare(endpoint: Endpoint, body: unknown): Prepared {
+  async function prepare(endpoint: Endpoint, body: unknown): Promise<Prepared> {
     let params: GenerationParams;
     let output: OutputOptions;
     let echo: ResponsesEcho | undefined;
@@ -248,7 +252,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
       params = request;
       output = request;
       query = [...request.messages].reverse().find((m) => m.role === "user")?.content ?? "";
-      passages = retrieve(request.retrieveTop, query);
+      passages = await retrieve(request.retrieveTop, query);
       // Retrieved passages go in as a system message ("docs:\n..."), after the request's own system messages.
       // Offered tools are documented in the prompt as the chat wrapper does it (see tools.ts).
       const functions = request.tools ? functionsOf(request.tools.tools) : undefined;
@@ -269,7 +273,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
       params = request;
       output = request;
       query = request.prompt;
-      passages = retrieve(request.retrieveTop, query);
+      passages = await retrieve(request.retrieveTop, query);
       // Retrieved passages go before the prompt, as the paper's template has them: "docs:\n...\n".
       const render = (kept: readonly Passage[]) => model.tokenize(kept.length > 0 ? `${docsBlock(kept)}\n${request.prompt}` : request.prompt, { bos: true });
       prompt = render(passages);
@@ -323,13 +327,14 @@ export function buildApp(options: ServerOptions): LlmaServer {
     if (answerCache && (params.sources.cache ?? defaults.cache) && !needsSampler(sampling) && query.trim() !== "") {
       const tenant = params.tenant ?? DEFAULT_TENANT;
       try {
-        const cached = answerCache.similar(query, { tenant, model: modelName, top: options.cacheTop ?? DEFAULT_CACHE_TOP });
+        const cached = await answerCache.similar(query, { tenant, model: modelName, top: options.cacheTop ?? DEFAULT_CACHE_TOP });
+        storeHealth.looked(cached.length);
         addReferences("cache", cached.map((c) => c.tokens ?? c.answer));
         info.cached_references = cached.length;
         cacheAs = { query, tenant };
       } catch (error) {
-        // The cache only speeds requests up: a locked or broken cache file must not fail them.
-        app.log.warn(`answer cache lookup failed: ${(error as Error).message}`);
+        // The cache only speeds requests up: a locked or broken cache file, or a database that is down, must not fail them.
+        storeHealth.failed("cache_lookup", error);
       }
     }
     if (params.stream && output.topLogprobs !== undefined && endpoint === "responses")
@@ -357,12 +362,16 @@ export function buildApp(options: ServerOptions): LlmaServer {
   }
 
   /** The top passages for a request that asks for retrieval (`llma.retrieve`). */
-  function retrieve(top: number | undefined, query: string): Passage[] {
+  async function retrieve(top: number | undefined, query: string): Promise<Passage[]> {
     if (top === undefined) return [];
     if (!documents) throw new ApiError(400, "Invalid 'llma.retrieve': this server has no document store (start it with --docs DB)", "llma.retrieve", "invalid_value");
     try {
-      return documents.search(query, { top });
+      const passages = await documents.search(query, { top });
+      storeHealth.succeeded();
+      return passages;
     } catch (error) {
+      // The passages are the prompt's context: without them the answer would differ, so the request fails (503), it does not go on.
+      storeHealth.failed("retrieve", error);
       throw new ApiError(503, `document store unavailable: ${(error as Error).message}`, null, "store_unavailable", "service_unavailable");
     }
   }
@@ -372,13 +381,17 @@ export function buildApp(options: ServerOptions): LlmaServer {
     return maxTokens === undefined ? promptTokens < model.contextSize : promptTokens + maxTokens <= model.contextSize;
   }
 
-  /** Caches a finished greedy answer; a cache that fails is logged, never the request's failure. */
-  function cacheAnswer(prepared: Prepared, result: EngineResult): void {
+  /**
+   * Caches a finished greedy answer before the response ends, so the client's next request (on any
+   * replica sharing the store) finds it; a cache that fails is warned about and counted, never the request's failure.
+   */
+  async function cacheAnswer(prepared: Prepared, result: EngineResult): Promise<void> {
     if (!answerCache || !prepared.cacheAs || result.mode !== "accelerated" || result.finishReason === "abort" || result.text.trim() === "") return;
     try {
-      answerCache.put({ query: prepared.cacheAs.query, answer: result.text, tokens: result.tokens, model: modelName, tenant: prepared.cacheAs.tenant });
+      await answerCache.put({ query: prepared.cacheAs.query, answer: result.text, tokens: result.tokens, model: modelName, tenant: prepared.cacheAs.tenant });
+      storeHealth.succeeded();
     } catch (error) {
-      app.log.warn(`answer cache write failed: ${(error as Error).message}`);
+      storeHealth.failed("cache_write", error);
     }
   }
 
@@ -395,7 +408,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
   }
 
   async function handle(endpoint: Endpoint, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-    const prepared = prepare(endpoint, request.body);
+    const prepared = await prepare(endpoint, request.body);
     const { params } = prepared;
     const constraints = await constraintsFor(model, prepared.output.responseFormat, prepared.output.topLogprobs);
     const accelerated =
@@ -425,7 +438,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
           result = await runGeneration(model, sequence, { ...prepared.engine, constraints, signal: controller.signal, onStep });
           // Cut short by a drain running out of time (a client that left gets nothing anyway).
           if (result.finishReason === "abort") throw shutDownError();
-          cacheAnswer(prepared, result);
+          await cacheAnswer(prepared, result);
           reply.header("x-llma-accelerated", String(accelerated));
           const info = trace ? { ...prepared.info, trace: trace.entries } : prepared.info;
           if (responseParts) return responseObject(responseParts, result, { ...stats(result), ...info });
@@ -458,7 +471,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
           }
           if (result.finishReason === "abort") events.fail(shutDownError());
           else {
-            cacheAnswer(prepared, result);
+            await cacheAnswer(prepared, result);
             events.finish(result, { ...stats(result), ...prepared.info });
           }
           res.end();
@@ -496,7 +509,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
         }
         if (result.finishReason === "abort") send(shutDownError().toJSON());
         else {
-          cacheAnswer(prepared, result);
+          await cacheAnswer(prepared, result);
           if (result.toolCalls) send(chunk({ delta: { tool_calls: toolCallsField(result).map((call, index) => ({ index, ...call })) } }));
           send(chunk(endpoint === "chat" ? { delta: {}, finish_reason: finish(result) } : { text: "", finish_reason: result.finishReason }));
           if (params.includeUsage)

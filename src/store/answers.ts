@@ -9,6 +9,7 @@
  * `maxEntriesPerTenant` per tenant); beyond that the least recently used are evicted.
  */
 import type Database from "better-sqlite3";
+import type { AnswerStore, SimilarOptions } from "./backend.js";
 import { guard, openDatabase, type OpenStoreOptions } from "./db.js";
 import { ftsQuery, normalizeQuery } from "./text.js";
 
@@ -23,7 +24,7 @@ export interface CachedAnswer {
   readonly createdAt: number;
   readonly usedAt: number;
   readonly hits: number;
-  /** BM25 similarity of its query to the lookup's (higher is better). */
+  /** Text-rank similarity of its query to the lookup's (higher is better; SQLite: BM25, PostgreSQL: ts_rank_cd). */
   readonly score: number;
   /** Its query normalizes to the lookup's (same words, case and punctuation aside). */
   readonly exact: boolean;
@@ -87,12 +88,31 @@ function decodeTokens(buffer: Buffer): number[] {
   return tokens;
 }
 
+/** Token ids as little-endian int32s (both engines store them so). */
+export { encodeTokens, decodeTokens };
+
 export function checkTenant(tenant: string): string {
   if (typeof tenant !== "string" || tenant.length === 0 || tenant.length > 256) throw new RangeError(`tenant must be a string of 1 to 256 characters, got ${JSON.stringify(tenant)}`);
   return tenant;
 }
 
-export class AnswerCache {
+/** Checks a lookup's `top` (an integer >= 0). */
+export function checkTop(top: number): number {
+  if (!Number.isInteger(top) || top < 0) throw new RangeError(`top must be an integer >= 0, got ${top}`);
+  return top;
+}
+
+/** Checks the caps (integers >= 1). */
+export function checkCaps(options: AnswerCacheOptions): { maxEntries: number; maxEntriesPerTenant: number | undefined } {
+  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  const maxEntriesPerTenant = options.maxEntriesPerTenant;
+  for (const [name, value] of [["maxEntries", maxEntries], ["maxEntriesPerTenant", maxEntriesPerTenant]] as const)
+    if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw new RangeError(`${name} must be an integer >= 1, got ${value}`);
+  return { maxEntries, maxEntriesPerTenant };
+}
+
+/** The answer cache in a SQLite file (the embedded default). */
+export class AnswerCache implements AnswerStore {
   readonly maxEntries: number;
   readonly maxEntriesPerTenant: number | undefined;
   private readonly owned: boolean;
@@ -103,11 +123,12 @@ export class AnswerCache {
     readonly path: string,
     options: AnswerCacheOptions & { owned?: boolean } = {},
   ) {
-    this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
-    this.maxEntriesPerTenant = options.maxEntriesPerTenant;
-    for (const [name, value] of [["maxEntries", this.maxEntries], ["maxEntriesPerTenant", this.maxEntriesPerTenant]] as const)
-      if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw new RangeError(`${name} must be an integer >= 1, got ${value}`);
+    ({ maxEntries: this.maxEntries, maxEntriesPerTenant: this.maxEntriesPerTenant } = checkCaps(options));
     this.owned = options.owned ?? false;
+  }
+
+  get location(): string {
+    return this.path;
   }
 
   static open(path: string, options: OpenStoreOptions & AnswerCacheOptions = {}): AnswerCache {
@@ -118,7 +139,7 @@ export class AnswerCache {
    * Stores an answer (replacing the tenant's answer by the same model to the same normalized query),
    * then evicts the least recently used beyond the caps. Returns its id and how many were evicted.
    */
-  put(input: AnswerInput): { id: number; evicted: number } {
+  async put(input: AnswerInput): Promise<{ id: number; evicted: number }> {
     const tenant = checkTenant(input.tenant ?? DEFAULT_TENANT);
     const norm = normalizeQuery(input.query);
     if (norm === "") throw new RangeError("the query has no words to key the cache on");
@@ -158,10 +179,9 @@ export class AnswerCache {
    * (normalized) match first, then by BM25. Only the tenant's answers, and only `model`'s when given.
    * The answers returned count as used (LRU) unless `touch` is false.
    */
-  similar(query: string, options: { tenant?: string; model?: string; top?: number; touch?: boolean } = {}): CachedAnswer[] {
+  async similar(query: string, options: SimilarOptions = {}): Promise<CachedAnswer[]> {
     const tenant = checkTenant(options.tenant ?? DEFAULT_TENANT);
-    const top = options.top ?? 3;
-    if (!Number.isInteger(top) || top < 0) throw new RangeError(`top must be an integer >= 0, got ${top}`);
+    const top = checkTop(options.top ?? 3);
     const match = ftsQuery(query);
     if (match === undefined || top === 0) return [];
     const norm = normalizeQuery(query);
@@ -197,7 +217,7 @@ export class AnswerCache {
   }
 
   /** Entries in all, per tenant (or only `tenant`'s), the oldest and newest use. */
-  stats(tenant?: string): AnswerCacheStats {
+  async stats(tenant?: string): Promise<AnswerCacheStats> {
     if (tenant !== undefined) checkTenant(tenant);
     return guard(this.path, () => {
       const filter = tenant !== undefined ? "WHERE tenant = ?" : "";
@@ -217,7 +237,7 @@ export class AnswerCache {
   }
 
   /** Removes every answer (or only `tenant`'s); returns how many. */
-  clear(tenant?: string): number {
+  async clear(tenant?: string): Promise<number> {
     if (tenant !== undefined) checkTenant(tenant);
     return guard(this.path, () =>
       this.db.transaction(() => {
@@ -228,7 +248,7 @@ export class AnswerCache {
     );
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.owned && this.db.open) this.db.close();
   }
 

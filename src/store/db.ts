@@ -10,9 +10,22 @@ import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 
-export type StoreProblem = "not-found" | "directory" | "not-a-database" | "not-a-store" | "corrupt" | "locked" | "read-only" | "newer-schema" | "io";
+export type StoreProblem =
+  | "not-found"
+  | "directory"
+  | "not-a-database"
+  | "not-a-store"
+  | "corrupt"
+  | "locked"
+  | "read-only"
+  | "newer-schema"
+  | "io"
+  // PostgreSQL stores only: the server cannot be reached (or went away), refused the login, or an operation ran past its bounded wait.
+  | "unreachable"
+  | "auth"
+  | "timeout";
 
-/** A store that cannot be used: `path` is the file, `problem` what is wrong with it. */
+/** A store that cannot be used: `path` is the file (or the PostgreSQL URL without its password), `problem` what is wrong with it. */
 export class StoreError extends Error {
   constructor(
     readonly path: string,
@@ -30,7 +43,10 @@ export interface OpenStoreOptions {
    * be an llma store: commands that only read (search, rag, cache stats) never create one by mistake.
    */
   readonly create?: boolean;
-  /** How long to wait for another connection's lock before failing (default 5000 ms). */
+  /**
+   * How long to wait before failing (default 5000 ms). SQLite: for another connection's lock.
+   * PostgreSQL: for one whole operation, connecting included (and the server ends a statement past it).
+   */
   readonly busyTimeoutMs?: number;
 }
 

@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { extname, join, resolve } from "node:path";
 import type Database from "better-sqlite3";
+import type { PassageStore } from "./backend.js";
 import { guard, openDatabase, type OpenStoreOptions } from "./db.js";
 import { chunkText, DEFAULT_MAX_WORDS, DEFAULT_TARGET_WORDS, ftsQuery, type ChunkOptions } from "./text.js";
 
@@ -48,7 +49,7 @@ export interface Passage {
   /** Position of the passage in its document (0-based). */
   readonly ord: number;
   readonly text: string;
-  /** BM25 relevance (higher is better). */
+  /** Text relevance (higher is better; SQLite: BM25, PostgreSQL: ts_rank_cd). */
   readonly score: number;
 }
 
@@ -71,7 +72,8 @@ interface Collected {
   skipped: { path: string; reason: string }[];
 }
 
-export class DocumentStore {
+/** The document store in a SQLite file (the embedded default). */
+export class DocumentStore implements PassageStore {
   private readonly chunk: Required<ChunkOptions>;
   private readonly owned: boolean;
 
@@ -85,23 +87,24 @@ export class DocumentStore {
     this.owned = options.owned ?? false;
   }
 
+  get location(): string {
+    return this.path;
+  }
+
   static open(path: string, options: DocumentStoreOptions = {}): DocumentStore {
     return new DocumentStore(openDatabase(path, options), path, { ...options, owned: true });
   }
 
   /** Indexes files, folders (recursively, the TEXT_EXTENSIONS files) and LLMA JSONL files, all in one transaction. */
   async addPaths(paths: readonly string[]): Promise<IndexReport> {
-    const collected: Collected = { docs: [], files: new Set(), skipped: [] };
-    for (const path of paths) await collect(path, true, collected);
-    const report = this.add(collected.docs, collected.files);
-    return { ...report, files: collected.files.size, skipped: collected.skipped };
+    return addCollected(this, paths);
   }
 
   /**
    * Adds documents in one transaction: new keys are chunked and indexed, changed ones replaced,
    * identical ones skipped. Documents whose `path` is in `replaceFiles` but that are not given are removed.
    */
-  add(docs: readonly DocumentInput[], replaceFiles: ReadonlySet<string> = new Set()): IndexReport {
+  async add(docs: readonly DocumentInput[], replaceFiles: ReadonlySet<string> = new Set()): Promise<IndexReport> {
     return guard(this.path, () => {
       const db = this.db;
       const find = db.prepare<[string], { id: number; hash: string }>("SELECT id, hash FROM documents WHERE key = ?");
@@ -122,7 +125,7 @@ export class DocumentStore {
         for (const doc of docs) {
           const key = doc.key ?? doc.source;
           given.add(key);
-          const hash = createHash("sha256").update(`${this.chunk.targetWords}/${this.chunk.maxWords}\0${doc.text}`).digest("hex");
+          const hash = documentHash(doc.text, this.chunk);
           const existing = find.get(key);
           if (existing?.hash === hash) {
             unchanged++;
@@ -150,9 +153,8 @@ export class DocumentStore {
   }
 
   /** The `top` passages that best match free text by BM25 (the text is quoted term by term, never FTS syntax). */
-  search(query: string, options: { top?: number } = {}): Passage[] {
-    const top = options.top ?? 10;
-    if (!Number.isInteger(top) || top < 1) throw new RangeError(`top must be an integer >= 1, got ${top}`);
+  async search(query: string, options: { top?: number } = {}): Promise<Passage[]> {
+    const top = checkSearchTop(options.top ?? 10);
     const match = ftsQuery(query);
     if (match === undefined) return [];
     return guard(this.path, () =>
@@ -167,7 +169,7 @@ export class DocumentStore {
     );
   }
 
-  stats(): DocumentStoreStats {
+  async stats(): Promise<DocumentStoreStats> {
     return guard(this.path, () => {
       const row = this.db
         .prepare<[], DocumentStoreStats>(
@@ -178,9 +180,28 @@ export class DocumentStore {
     });
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.owned && this.db.open) this.db.close();
   }
+}
+
+/** Content hash of a document under these chunk settings: unchanged documents are skipped on re-indexing. */
+export function documentHash(text: string, chunk: Required<ChunkOptions>): string {
+  return createHash("sha256").update(`${chunk.targetWords}/${chunk.maxWords}\0${text}`).digest("hex");
+}
+
+/** Checks a search's `top` (an integer >= 1). */
+export function checkSearchTop(top: number): number {
+  if (!Number.isInteger(top) || top < 1) throw new RangeError(`top must be an integer >= 1, got ${top}`);
+  return top;
+}
+
+/** Reads `paths` (files, folders, JSONL) and adds their documents to `store` in one call: what addPaths does on either engine. */
+export async function addCollected(store: Pick<PassageStore, "add">, paths: readonly string[]): Promise<IndexReport> {
+  const collected: Collected = { docs: [], files: new Set(), skipped: [] };
+  for (const path of paths) await collect(path, true, collected);
+  const report = await store.add(collected.docs, collected.files);
+  return { ...report, files: collected.files.size, skipped: collected.skipped };
 }
 
 async function collect(path: string, explicit: boolean, out: Collected): Promise<void> {

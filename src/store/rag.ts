@@ -8,8 +8,9 @@
 import type { DecodeResult } from "../core/decoder.js";
 import { generate, type GenerateRequest } from "../core/generate.js";
 import type { TokenModel } from "../core/model.js";
-import { DEFAULT_TENANT, type AnswerCache, type CachedAnswer } from "./answers.js";
-import type { DocumentStore, Passage } from "./documents.js";
+import { DEFAULT_TENANT, type CachedAnswer } from "./answers.js";
+import type { AnswerStore, PassageStore } from "./backend.js";
+import type { Passage } from "./documents.js";
 
 /** The paper's retrieval prompt (LLMA, arXiv 2304.04487; microsoft/LMOps llma): docs, then the query. */
 export function ragPrompt(query: string, passages: readonly string[]): string {
@@ -19,11 +20,11 @@ export function ragPrompt(query: string, passages: readonly string[]): string {
 export interface RagRequest extends Pick<GenerateRequest, "method" | "policy" | "n" | "k" | "maxTokens" | "stop" | "signal" | "onText" | "indexPrompt" | "indexOutput"> {
   readonly query: string;
   /** Where passages come from (absent: no retrieval, the prompt has no docs). */
-  readonly documents?: DocumentStore;
+  readonly documents?: PassageStore;
   /** Passages retrieved (default 10). */
   readonly top?: number;
   /** The answer cache (absent: none). */
-  readonly cache?: AnswerCache;
+  readonly cache?: AnswerStore;
   /** Copy from cached answers to similar queries (default true when a cache is given). */
   readonly useCache?: boolean;
   /** Store the answer in the cache (default: same as useCache). */
@@ -63,11 +64,11 @@ export function fitPassages(model: Pick<TokenModel, "tokenize" | "contextSize">,
 
 export async function ragAnswer(model: TokenModel, request: RagRequest): Promise<RagResult> {
   const maxTokens = request.maxTokens ?? 256;
-  const retrieved = request.documents ? request.documents.search(request.query, { top: request.top ?? DEFAULT_TOP }) : [];
+  const retrieved = request.documents ? await request.documents.search(request.query, { top: request.top ?? DEFAULT_TOP }) : [];
   const sources = fitPassages(model, request.query, retrieved, maxTokens);
   const useCache = request.cache !== undefined && (request.useCache ?? true);
   const tenant = request.tenant ?? DEFAULT_TENANT;
-  const cached = useCache ? request.cache!.similar(request.query, { tenant, model: request.modelName, top: request.cacheTop ?? DEFAULT_CACHE_TOP }) : [];
+  const cached = useCache ? await request.cache!.similar(request.query, { tenant, model: request.modelName, top: request.cacheTop ?? DEFAULT_CACHE_TOP }) : [];
   const prompt = ragPrompt(request.query, sources.map((p) => p.text));
   const result = await generate(model, {
     prompt,
@@ -87,6 +88,6 @@ export async function ragAnswer(model: TokenModel, request: RagRequest): Promise
   const answer = result.text;
   let storedAs: number | undefined;
   if (request.cache !== undefined && (request.storeAnswer ?? useCache) && answer.trim() !== "" && result.stopReason !== "abort")
-    storedAs = request.cache.put({ query: request.query, answer, tokens: result.tokens, model: request.modelName, tenant }).id;
+    storedAs = (await request.cache.put({ query: request.query, answer, tokens: result.tokens, model: request.modelName, tenant })).id;
   return { answer, prompt, sources, cached, storedAs, result };
 }

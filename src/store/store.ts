@@ -1,13 +1,24 @@
-/** One store file, both halves: the document store and the answer cache on one SQLite connection. */
+/** One store, both halves: the document store and the answer cache, in one SQLite file or one PostgreSQL database. */
 import type Database from "better-sqlite3";
 import { AnswerCache, type AnswerCacheOptions } from "./answers.js";
+import type { AnswerStore, PassageStore } from "./backend.js";
 import { openDatabase, type OpenStoreOptions } from "./db.js";
 import { DocumentStore } from "./documents.js";
 import type { ChunkOptions } from "./text.js";
 
 export type LlmaStoreOptions = OpenStoreOptions & ChunkOptions & AnswerCacheOptions;
 
-export class LlmaStore {
+/** Either engine's store: what `openStore` returns. */
+export interface Store {
+  /** The SQLite file, or the PostgreSQL URL without its password. */
+  readonly location: string;
+  readonly documents: PassageStore;
+  readonly answers: AnswerStore;
+  close(): Promise<void>;
+}
+
+/** The store in one SQLite file (the embedded default), both halves on one connection. */
+export class LlmaStore implements Store {
   readonly documents: DocumentStore;
   readonly answers: AnswerCache;
 
@@ -20,6 +31,10 @@ export class LlmaStore {
     this.answers = new AnswerCache(db, path, options);
   }
 
+  get location(): string {
+    return this.path;
+  }
+
   /**
    * Opens the store file at `path` (created unless `create: false`): WAL mode, FTS5 tables. Problems
    * with the file (a directory, missing, not a database, corrupt, locked) are StoreErrors naming it.
@@ -28,7 +43,7 @@ export class LlmaStore {
     return new LlmaStore(openDatabase(path, options), path, options);
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
 }

@@ -92,11 +92,26 @@ export const MAX_QUERY_TERMS = 64;
  * undefined when the text has no words.
  */
 export function ftsQuery(text: string): string | undefined {
-  const terms = [...new Set(queryTerms(text))];
-  const content = terms.filter((term) => !STOPWORDS.has(term));
-  const chosen = (content.length > 0 ? content : terms).slice(0, MAX_QUERY_TERMS);
+  const chosen = searchTerms(text);
   if (chosen.length === 0) return undefined;
   return chosen.map((term) => `"${term.replace(/"/g, '""')}"`).join(" OR ");
+}
+
+/** The distinct terms a search ORs together: stopwords dropped unless nothing else is left, at most MAX_QUERY_TERMS. */
+export function searchTerms(text: string): string[] {
+  const terms = [...new Set(queryTerms(text))];
+  const content = terms.filter((term) => !STOPWORDS.has(term));
+  return (content.length > 0 ? content : terms).slice(0, MAX_QUERY_TERMS);
+}
+
+/**
+ * A PostgreSQL tsquery for free text: the same terms as ftsQuery, joined with `|`. Every term is
+ * letters and digits only (queryTerms), so no tsquery operator (& | ! ( ) : * < > ') can come from
+ * the user's text. Returns undefined when the text has no words.
+ */
+export function tsQuery(text: string): string | undefined {
+  const chosen = searchTerms(text);
+  return chosen.length === 0 ? undefined : chosen.join(" | ");
 }
 
 /**

@@ -61,11 +61,11 @@ describe("llma index / rag / cache", () => {
     expect(JSON.parse(stats.stdout)).toMatchObject({ entries: 1, tenants: [{ tenant: "default", entries: 1, hits: 1 }] });
   });
 
-  it("plain text output: the answer, then the sources; --no-cache neither reads nor writes the cache", () => {
+  it("plain text output: the answer, then the sources; --no-cache neither reads nor writes the cache", async () => {
     const run = llma("rag", "--store", db, "--model", model, "--query", "where is whiteville tennessee", "--top", "2", "--max-tokens", "8", "--n", "1", "--k", "4", "--threads", "1", "--no-cache");
     expect(run.code, run.stderr).toBe(0);
     const cache = AnswerCache.open(db, { create: false });
-    expect(cache.stats().entries).toBe(1);
+    expect((await cache.stats()).entries).toBe(1);
     cache.close();
     expect(run.stdout).toMatch(/\n\nsources:\n {2}\[1\] bench\/data\/llma-rag\.jsonl#6 {2}score \d+\.\d\d\n {2}\[2\] /);
   });

@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadDataset } from "../../src/bench/dataset.js";
-import { DocumentStore } from "../../src/store/documents.js";
-import { chunkText, ftsQuery, normalizeQuery, splitSentences } from "../../src/store/text.js";
+import { chunkText, ftsQuery, normalizeQuery, splitSentences, tsQuery } from "../../src/store/text.js";
+import { STORE_BACKENDS } from "../helpers/postgres.js";
 
 let dir: string;
 beforeAll(() => {
@@ -46,7 +46,7 @@ describe("chunking", () => {
   });
 });
 
-describe("FTS5 queries from user text", () => {
+describe("full-text queries from user text", () => {
   it("quotes every term, drops stopwords, never passes syntax through", () => {
     expect(ftsQuery("where does real insulin come from")).toBe('"real" OR "insulin" OR "come"');
     expect(ftsQuery('title:foo NEAR("a" b) OR AND NOT * ^x -y "')).toBe('"title" OR "foo" OR "near" OR "b" OR "not" OR "x" OR "y"');
@@ -54,29 +54,34 @@ describe("FTS5 queries from user text", () => {
     expect(ftsQuery("?!* ()")).toBeUndefined();
     expect(ftsQuery("Ünïcödé café 東京")).toBe('"ünïcödé" OR "café" OR "東京"');
     expect(normalizeQuery("  Where does REAL insulin come from?? ")).toBe("where does real insulin come from");
-  });
-
-  it("searching with hostile text neither throws nor escapes the query", () => {
-    const store = DocumentStore.open(join(dir, "hostile.db"));
-    try {
-      store.add([{ text: "The quick brown fox jumps over the lazy dog. Foxes are quick.", source: "fox.txt" }]);
-      for (const query of ['"', "'", 'fox" OR "dog', "fox*", "NEAR(fox dog)", "text:fox", "fox) OR (dog", "\u0000", "-", "^fox", "' OR 1=1 --", "{text}: fox"]) {
-        const results = store.search(query, { top: 5 });
-        expect(Array.isArray(results)).toBe(true);
-      }
-      expect(store.search("fox*", { top: 5 })).toHaveLength(1);
-      expect(store.search("", { top: 5 })).toEqual([]);
-    } finally {
-      store.close();
-    }
+    // PostgreSQL's tsquery: the same terms, ORed; operators in the text never reach it.
+    expect(tsQuery("where does real insulin come from")).toBe("real | insulin | come");
+    expect(tsQuery("fox & !dog | (cat) <-> 'x':* ")).toBe("fox | dog | cat | x");
+    expect(tsQuery("?!* ()")).toBeUndefined();
   });
 });
 
-describe("indexing", () => {
+describe.each(STORE_BACKENDS)("document store ($name)", (backend) => {
+
+  it("searching with hostile text neither throws nor escapes the query", async () => {
+    const store = await backend.documents();
+    try {
+      await store.add([{ text: "The quick brown fox jumps over the lazy dog. Foxes are quick.", source: "fox.txt" }]);
+      for (const query of ['"', "'", 'fox" OR "dog', "fox*", "NEAR(fox dog)", "text:fox", "fox) OR (dog", "\u0000", "-", "^fox", "' OR 1=1 --", "{text}: fox"]) {
+        const results = await store.search(query, { top: 5 });
+        expect(Array.isArray(results)).toBe(true);
+      }
+      expect(await store.search("fox*", { top: 5 })).toHaveLength(1);
+      expect(await store.search("", { top: 5 })).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("indexes files, folders and JSONL rows; re-indexing replaces changed and removes stale documents", async () => {
     const root = join(dir, "corpus");
     mkdirSync(join(root, "sub"), { recursive: true });
-    mkdirSync(join(root, ".hidden"));
+    mkdirSync(join(root, ".hidden"), { recursive: true });
     writeFileSync(join(root, "a.txt"), "Alpacas live in the Andes. They are related to llamas.");
     writeFileSync(join(root, "sub", "b.md"), "# Bees\n\nBees make honey in hives.");
     writeFileSync(join(root, "image.png"), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0]));
@@ -84,13 +89,13 @@ describe("indexing", () => {
     const jsonl = join(dir, "rows.jsonl");
     writeFileSync(jsonl, [JSON.stringify({ query: "q0", docs: ["Cats purr.", "Cats sleep a lot."] }), "", JSON.stringify({ query: "q2", docs: ["Dogs bark."] })].join("\n"));
 
-    const store = DocumentStore.open(join(dir, "index.db"));
+    const store = await backend.documents();
     try {
       const first = await store.addPaths([root, jsonl]);
       expect(first).toMatchObject({ files: 3, documents: 5, added: 5, updated: 0, unchanged: 0, removed: 0, passages: 5 });
       expect(first.skipped.map((s) => s.path)).toEqual([join(root, "image.png")]);
-      expect(store.search("llamas", { top: 3 })[0].source).toBe(join(root, "a.txt"));
-      const dog = store.search("dogs barking", { top: 3 })[0];
+      expect((await store.search("llamas", { top: 3 }))[0].source).toBe(join(root, "a.txt"));
+      const dog = (await store.search("dogs barking", { top: 3 }))[0];
       expect(dog).toMatchObject({ source: `${jsonl}#2`, row: 2, text: "Dogs bark." });
 
       // Again, unchanged: nothing written.
@@ -98,11 +103,11 @@ describe("indexing", () => {
       // One row changed, one removed.
       writeFileSync(jsonl, JSON.stringify({ query: "q0", docs: ["Cats purr loudly.", "Cats sleep a lot."] }));
       expect(await store.addPaths([jsonl])).toMatchObject({ added: 0, updated: 1, unchanged: 1, removed: 1 });
-      expect(store.search("dogs", { top: 3 })).toEqual([]);
-      expect(store.search("purr", { top: 3 })[0].text).toBe("Cats purr loudly.");
-      expect(store.stats()).toEqual({ documents: 4, passages: 4, files: 3 });
+      expect(await store.search("dogs", { top: 3 })).toEqual([]);
+      expect((await store.search("purr", { top: 3 }))[0].text).toBe("Cats purr loudly.");
+      expect(await store.stats()).toEqual({ documents: 4, passages: 4, files: 3 });
     } finally {
-      store.close();
+      await store.close();
     }
   });
 
@@ -111,20 +116,18 @@ describe("indexing", () => {
     writeFileSync(bad, `${JSON.stringify({ query: "q", docs: ["fine"] })}\n{"query": "q", "docs": "not a list"}\n`);
     const good = join(dir, "good.txt");
     writeFileSync(good, "Good text.");
-    const store = DocumentStore.open(join(dir, "bad.db"));
+    const store = await backend.documents();
     try {
       await expect(store.addPaths([good, bad])).rejects.toThrow(`${bad}:2: not an LLMA row`);
       await expect(store.addPaths([good, join(dir, "nope.txt")])).rejects.toThrow(`file or folder not found: ${join(dir, "nope.txt")}`);
-      expect(store.stats().documents).toBe(0);
+      expect((await store.stats()).documents).toBe(0);
     } finally {
-      store.close();
+      await store.close();
     }
   });
-});
 
-describe("retrieval quality on bench/data/llma-rag.jsonl", () => {
-  it("recall@10: each sample's own documents are found by its query", async () => {
-    const store = DocumentStore.open(join(dir, "rag.db"));
+  it("retrieval quality on bench/data/llma-rag.jsonl: recall@10, each sample's own documents are found by its query", async () => {
+    const store = await backend.documents();
     try {
       const started = performance.now();
       const report = await store.addPaths(["bench/data/llma-rag.jsonl"]);
@@ -136,7 +139,7 @@ describe("retrieval quality on bench/data/llma-rag.jsonl", () => {
       let own = 0;
       const searchStarted = performance.now();
       for (const sample of data.samples) {
-        const top = store.search(sample.query, { top: 10 });
+        const top = await store.search(sample.query, { top: 10 });
         if (top.some((p) => p.row === sample.id)) recalled++;
         if (top[0]?.row === sample.id) first++;
         own += top.filter((p) => p.row === sample.id).length;
@@ -145,7 +148,7 @@ describe("retrieval quality on bench/data/llma-rag.jsonl", () => {
       const n = data.samples.length;
       const recall = recalled / n;
       console.log(
-        `llma-rag.jsonl: ${report.documents} documents, ${report.passages} passages indexed in ${indexMs.toFixed(0)} ms; ` +
+        `${backend.name}: llma-rag.jsonl: ${report.documents} documents, ${report.passages} passages indexed in ${indexMs.toFixed(0)} ms; ` +
           `${n} queries in ${searchMs.toFixed(0)} ms: recall@10 = ${recall.toFixed(3)}, own sample's passage at rank 1 = ${(first / n).toFixed(3)}, ` +
           `own passages among the top 10 = ${(own / (n * 10)).toFixed(3)}`,
       );
@@ -156,7 +159,7 @@ describe("retrieval quality on bench/data/llma-rag.jsonl", () => {
       expect(recall).toBeGreaterThanOrEqual(0.9);
       expect(first / n).toBeGreaterThanOrEqual(0.8);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 });

@@ -19,9 +19,9 @@ const { LlmaStore } = await import(storeModule);
 const store = LlmaStore.open(path);
 const filler = "Some words that make the row long enough to span pages. ".repeat(30);
 for (let i = Number(start); ; i++) {
-  store.answers.put({ query: "question " + i + " about subject" + i, answer: "answer " + i + " " + filler, model: "m", tenant: "t" + (i % 3) });
+  await store.answers.put({ query: "question " + i + " about subject" + i, answer: "answer " + i + " " + filler, model: "m", tenant: "t" + (i % 3) });
   writeSync(1, "answer " + i + "\\n");
-  store.documents.add(Array.from({ length: 20 }, (_, j) => ({ text: "Document " + i + "-" + j + " on topic" + i + "x" + j + ". " + filler, source: "s" + i + "-" + j })));
+  await store.documents.add(Array.from({ length: 20 }, (_, j) => ({ text: "Document " + i + "-" + j + " on topic" + i + "x" + j + ". " + filler, source: "s" + i + "-" + j })));
   writeSync(1, "docs " + i + "\\n");
 }
 `;
@@ -88,10 +88,10 @@ describe("durability", () => {
       expect(perBatch.every((b) => b.n === 20)).toBe(true);
       // The FTS index answers for the last committed rows.
       const last = docs[docs.length - 1];
-      expect(store.documents.search(`topic${last}x7`, { top: 1 })[0].source).toBe(`s${last}-7`);
+      expect((await store.documents.search(`topic${last}x7`, { top: 1 }))[0].source).toBe(`s${last}-7`);
       const lastAnswer = answers[answers.length - 1];
-      expect(store.answers.similar(`subject${lastAnswer}`, { tenant: `t${lastAnswer % 3}`, top: 1 })[0].query).toBe(`question ${lastAnswer} about subject${lastAnswer}`);
-      console.log(`durability: 3 SIGKILLs; ${answers.length} committed answers and ${docs.length} committed batches of 20 documents all found; ${store.documents.stats().documents} documents, ${store.answers.stats().entries} answers in the file`);
+      expect((await store.answers.similar(`subject${lastAnswer}`, { tenant: `t${lastAnswer % 3}`, top: 1 }))[0].query).toBe(`question ${lastAnswer} about subject${lastAnswer}`);
+      console.log(`durability: 3 SIGKILLs; ${answers.length} committed answers and ${docs.length} committed batches of 20 documents all found; ${(await store.documents.stats()).documents} documents, ${(await store.answers.stats()).entries} answers in the file`);
     } finally {
       store.close();
     }

@@ -19,9 +19,9 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function storeError(fn: () => unknown): StoreError {
+async function storeError(fn: () => unknown): Promise<StoreError> {
   try {
-    fn();
+    await fn();
   } catch (error) {
     expect(error).toBeInstanceOf(StoreError);
     return error as StoreError;
@@ -29,20 +29,20 @@ function storeError(fn: () => unknown): StoreError {
   throw new Error("expected a StoreError, nothing was thrown");
 }
 
-function filled(path: string): void {
+async function filled(path: string): Promise<void> {
   const store = LlmaStore.open(path);
-  store.documents.add(Array.from({ length: 200 }, (_, i) => ({ text: `Document ${i} is about topic${i}. ${"Filler words here. ".repeat(20)}`, source: `doc${i}` })));
-  store.answers.put({ query: "what is topic1", answer: "Topic one.", model: "m" });
-  store.close(); // checkpoints the WAL into the main file
+  await store.documents.add(Array.from({ length: 200 }, (_, i) => ({ text: `Document ${i} is about topic${i}. ${"Filler words here. ".repeat(20)}`, source: `doc${i}` })));
+  await store.answers.put({ query: "what is topic1", answer: "Topic one.", model: "m" });
+  await store.close(); // checkpoints the WAL into the main file
 }
 
 describe("store errors", () => {
-  it("random bytes: not a SQLite database; the file is untouched and no -wal/-shm appear", () => {
+  it("random bytes: not a SQLite database; the file is untouched and no -wal/-shm appear", async () => {
     const path = join(dir, "random.db");
     const bytes = randomBytes(8192);
     writeFileSync(path, bytes);
     for (const create of [true, false]) {
-      const error = storeError(() => LlmaStore.open(path, { create }));
+      const error = await storeError(async () => LlmaStore.open(path, { create }));
       expect(error.problem).toBe("not-a-database");
       expect(error.message).toBe(`store ${path} is not a SQLite database (it does not start with the SQLite header); the file was left untouched`);
     }
@@ -50,19 +50,19 @@ describe("store errors", () => {
     expect(existsSync(`${path}-wal`) || existsSync(`${path}-shm`)).toBe(false);
   });
 
-  it("a SQLite file with corrupt pages: corrupt, named; its bytes are unchanged", () => {
+  it("a SQLite file with corrupt pages: corrupt, named; its bytes are unchanged", async () => {
     const path = join(dir, "corrupt.db");
-    filled(path);
+    await filled(path);
     const original = readFileSync(path);
     const damaged = Buffer.concat([original.subarray(0, 4096), randomBytes(original.length - 4096)]);
     writeFileSync(path, damaged);
-    const error = storeError(() => {
+    const error = await storeError(async () => {
       const store = LlmaStore.open(path, { create: false });
       try {
-        store.documents.search("topic1");
-        store.answers.stats();
+        await store.documents.search("topic1");
+        await store.answers.stats();
       } finally {
-        store.close();
+        await store.close();
       }
     });
     expect(["corrupt", "not-a-database"]).toContain(error.problem);
@@ -71,42 +71,42 @@ describe("store errors", () => {
     expect(readFileSync(path).equals(damaged)).toBe(true);
   });
 
-  it("another program's SQLite database is refused, not modified", () => {
+  it("another program's SQLite database is refused, not modified", async () => {
     const path = join(dir, "other.db");
     const other = new Database(path);
     other.exec("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers (name) VALUES ('x');");
     other.close();
     const before = readFileSync(path);
-    const error = storeError(() => LlmaStore.open(path));
+    const error = await storeError(async () => LlmaStore.open(path));
     expect(error.problem).toBe("not-a-store");
     expect(error.message).toBe(`store ${path} is a SQLite database but not an llma store (it holds other tables); the file was left untouched`);
     expect(readFileSync(path).equals(before)).toBe(true);
   });
 
-  it("a directory, a missing file (read-only use), a missing parent directory", () => {
+  it("a directory, a missing file (read-only use), a missing parent directory", async () => {
     const folder = join(dir, "folder");
     mkdirSync(folder);
-    expect(storeError(() => LlmaStore.open(folder))).toMatchObject({
+    expect(await storeError(async () => LlmaStore.open(folder))).toMatchObject({
       problem: "directory",
       message: `store path ${folder} is a directory, not a database file (give a file name, e.g. ${folder}/llma.db)`,
     });
     const missing = join(dir, "missing.db");
-    expect(storeError(() => LlmaStore.open(missing, { create: false }))).toMatchObject({
+    expect(await storeError(async () => LlmaStore.open(missing, { create: false }))).toMatchObject({
       problem: "not-found",
       message: `store file not found: ${missing} (create it with: llma index --store ${missing} FILE...)`,
     });
     expect(existsSync(missing)).toBe(false);
     const orphan = join(dir, "no", "such", "dir", "x.db");
-    expect(storeError(() => LlmaStore.open(orphan)).message).toBe(`cannot create store ${orphan}: directory ${join(dir, "no", "such", "dir")} does not exist`);
+    expect((await storeError(async () => LlmaStore.open(orphan))).message).toBe(`cannot create store ${orphan}: directory ${join(dir, "no", "such", "dir")} does not exist`);
     const empty = join(dir, "empty.db");
     writeFileSync(empty, "");
-    expect(storeError(() => LlmaStore.open(empty, { create: false })).problem).toBe("not-a-store");
+    expect((await storeError(async () => LlmaStore.open(empty, { create: false }))).problem).toBe("not-a-store");
     expect(statSync(empty).size).toBe(0);
   });
 
-  it("an exclusive lock held by another connection: locked, named; after it is released everything is there", () => {
+  it("an exclusive lock held by another connection: locked, named; after it is released everything is there", async () => {
     const path = join(dir, "locked.db");
-    filled(path);
+    await filled(path);
     const escaped = path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
     const holder = new Database(path);
     holder.pragma("locking_mode = EXCLUSIVE");
@@ -114,7 +114,7 @@ describe("store errors", () => {
     holder.prepare("INSERT INTO answers (tenant, model, query, norm_query, answer, created_at, used_at) VALUES ('t', 'm', 'held', 'held', 'a', 0, 0)").run();
     try {
       for (const create of [true, false]) {
-        const error = storeError(() => LlmaStore.open(path, { create, busyTimeoutMs: 50 }));
+        const error = await storeError(async () => LlmaStore.open(path, { create, busyTimeoutMs: 50 }));
         expect(error.problem).toBe("locked");
         expect(error.message).toMatch(new RegExp(`^store ${escaped} is locked by another connection \\(database is locked\\)`));
       }
@@ -128,19 +128,19 @@ describe("store errors", () => {
     const writer = new Database(path);
     writer.exec("BEGIN IMMEDIATE");
     try {
-      const write = storeError(() => store.answers.put({ query: "what is topic2", answer: "Topic two.", model: "m" }));
+      const write = await storeError(async () => await store.answers.put({ query: "what is topic2", answer: "Topic two.", model: "m" }));
       expect(write.problem).toBe("locked");
       expect(write.message).toMatch(new RegExp(`^store ${escaped} is locked by another connection`));
-      expect(store.documents.search("topic7", { top: 1 })[0].source).toBe("doc7");
+      expect((await store.documents.search("topic7", { top: 1 }))[0].source).toBe("doc7");
     } finally {
       writer.exec("COMMIT");
       writer.close();
     }
     // Released: the connection writes again, and nothing committed was lost.
-    store.answers.put({ query: "what is topic2", answer: "Topic two.", model: "m" });
-    expect(store.documents.stats().documents).toBe(200);
-    expect(store.answers.stats().entries).toBe(3);
+    await store.answers.put({ query: "what is topic2", answer: "Topic two.", model: "m" });
+    expect((await store.documents.stats()).documents).toBe(200);
+    expect((await store.answers.stats()).entries).toBe(3);
     expect(store.db.pragma("integrity_check", { simple: true })).toBe("ok");
-    store.close();
+    await store.close();
   });
 });

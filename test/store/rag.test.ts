@@ -48,7 +48,7 @@ async function greedyTokens(prompt: string): Promise<number[]> {
 
 describe("RAG with the answer cache", () => {
   it("retrieves, prompts with the paper's template, caches the answer", async () => {
-    store.answers.clear();
+    await store.answers.clear();
     const first = await ragAnswer(model, { ...request(), query: "where does real insulin come from" });
     expect(first.sources).toHaveLength(5);
     expect(first.sources.every((p) => p.row === 0)).toBe(true); // the sample's own documents
@@ -57,7 +57,7 @@ describe("RAG with the answer cache", () => {
     expect(first.cached).toEqual([]);
     expect(first.storedAs).toBeGreaterThan(0);
     expect(first.result.tokens).toEqual(await greedyTokens(first.prompt));
-    expect(store.answers.similar("where does real insulin come from", { model: "tiny" })[0]).toMatchObject({ answer: first.answer, exact: true });
+    expect((await store.answers.similar("where does real insulin come from", { model: "tiny" }))[0]).toMatchObject({ answer: first.answer, exact: true });
     // Another tenant's request never sees it.
     const other = await ragAnswer(model, { ...request(), query: "where does real insulin come from", tenant: "someone-else", storeAnswer: false });
     expect(other.cached).toEqual([]);
@@ -75,7 +75,7 @@ describe("RAG with the answer cache", () => {
     ];
     const rows: { query: string; exact: boolean; on: number; off: number; onAccepted: number; offAccepted: number; onSteps: number; offSteps: number; onMs: number; offMs: number }[] = [];
     for (const [first, again] of pairs) {
-      store.answers.clear();
+      await store.answers.clear();
       const answered = await ragAnswer(model, { ...request(), query: first });
       const on = await ragAnswer(model, { ...request(), query: again, storeAnswer: false });
       const off = await ragAnswer(model, { ...request(), query: again, useCache: false });

@@ -59,7 +59,7 @@ describe("llma serve with --store and --docs", () => {
     expect(first.json.llma.cached_references).toBe(0);
     expect(first.json.llma.sources).toHaveLength(3);
     expect(first.json.llma.sources!.every((s) => s.source.endsWith("llma-rag.jsonl#0"))).toBe(true);
-    expect(cache.stats("alice").entries).toBe(1);
+    expect((await cache.stats("alice")).entries).toBe(1);
     const text = first.json.choices[0].text;
 
     const again = await ask({ user: "alice", llma: { retrieve: { top: 3 } } });
@@ -79,7 +79,7 @@ describe("llma serve with --store and --docs", () => {
     expect(bob.json.choices[0].text).toBe(text);
     const asAlice = await ask({ user: "bob", llma: { retrieve: { top: 3 }, tenant: "alice" } });
     expect(asAlice.json.llma.cached_references).toBe(1);
-    expect(cache.stats().tenants.map((t) => [t.tenant, t.entries])).toEqual([["alice", 1], ["bob", 1]]);
+    expect((await cache.stats()).tenants.map((t) => [t.tenant, t.entries])).toEqual([["alice", 1], ["bob", 1]]);
 
     // Without retrieval the prompt is shorter (no docs).
     const plain = await ask({ llma: { cache: false } });
@@ -94,7 +94,7 @@ describe("llma serve with --store and --docs", () => {
     expect(withDocs.json.llma.sources!.map((s) => s.source)).toEqual(["bench/data/llma-rag.jsonl#6", "bench/data/llma-rag.jsonl#6"]);
     const without = await post(server, "/v1/chat/completions", { ...body, llma: { cache: false } });
     expect(withDocs.json.usage.prompt_tokens).toBeGreaterThan(without.json.usage.prompt_tokens + 50);
-    expect(cache.similar("where is whiteville tennessee", { tenant: "carol", model: "tiny" })[0].answer).toBe(withDocs.json.choices[0].message!.content);
+    expect((await cache.similar("where is whiteville tennessee", { tenant: "carol", model: "tiny" }))[0].answer).toBe(withDocs.json.choices[0].message!.content);
   });
 
   it("retrieval without --docs and bad llma fields are 400s naming the field", async () => {
