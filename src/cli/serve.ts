@@ -4,9 +4,10 @@ import { KV_CACHE_TYPES, LlamaCppModel, resolveKvCacheType } from "../backends/l
 import { resolveExactnessMode } from "../core/exactness.js";
 import { POLICY_NAMES, type PolicyName } from "../core/generate.js";
 import { buildApp, DEFAULT_DRAIN_MS, DEFAULT_QUEUE } from "../server/app.js";
+import { resolveAccessOptions } from "../server/access-options.js";
 import { AnswerCache, DEFAULT_MAX_ENTRIES } from "../store/answers.js";
 import { DocumentStore } from "../store/documents.js";
-import { integerOption, log } from "./options.js";
+import { collect, integerOption, log } from "./options.js";
 
 interface ServeCliOptions {
   model: string;
@@ -32,6 +33,8 @@ interface ServeCliOptions {
   cacheSize: number;
   kvType: string;
   exactness: string;
+  apiKey?: string;
+  cors?: string[];
 }
 
 /** The server holds the event loop while SQLite waits for a lock: wait briefly, then go without the cache. */
@@ -68,6 +71,8 @@ export function serveCommand(): Command {
     .option("--no-cache-references", "with --store: by default, do not use the cache; requests may turn it on with llma.cache")
     .option("--cache-size <n>", "most answers the cache keeps (least recently used evicted)", integerOption("--cache-size", 1, 1e9), DEFAULT_MAX_ENTRIES)
     .option("--docs <db>", "document store made by `llma index`: requests with llma.retrieve get its top passages as context and references")
+    .option("--api-key <key>", "require 'Authorization: Bearer KEY' on every route but GET /health (default: $LLMA_API_KEY, else no key)")
+    .option("--cors <origins>", "allow browser calls from these origins (comma list or repeated; * for any); default: no CORS headers", collect)
     .option("--log-requests", "log every request to stderr (JSON lines)")
     .option("--gpu", "use a GPU if node-llama-cpp finds one")
     .option("--kv-type <type>", `KV cache type: ${KV_CACHE_TYPES.join(", ")} (Q8_0 and BF16 keep batched passes exact on the CPU; F16 does not past 256 cells)`, "Q8_0")
@@ -86,6 +91,8 @@ Example:
         throw new Error(`unknown --policy ${JSON.stringify(options.policy)}: use one of ${POLICY_NAMES.join(", ")}`);
       const exactness = resolveExactnessMode(options.exactness);
       const kvCacheType = resolveKvCacheType(options.kvType);
+      // Before the model loads: a bad key or origin fails at once.
+      const access = resolveAccessOptions({ apiKey: options.apiKey, cors: options.cors, env: process.env });
       // The stores first: a bad store file fails before the model loads.
       const documents = options.docs !== undefined ? DocumentStore.open(options.docs, { create: false, busyTimeoutMs: SERVER_BUSY_TIMEOUT_MS }) : undefined;
       let answerCache: AnswerCache | undefined;
@@ -131,6 +138,7 @@ Example:
           answerCache,
           cacheReferences: options.cacheReferences,
           documents,
+          ...access,
         });
         const running = server;
         const stopped = new Promise<string>((resolve) => {
@@ -139,7 +147,8 @@ Example:
         });
         const url = await running.listen({ host: options.host, port: options.port });
         log(
-          `llma serve: listening on ${url} (model ${running.modelName}, ${options.parallel} parallel, queue ${options.queue}, context ${model.contextSize}, ${model.threads} threads)`,
+          `llma serve: listening on ${url} (model ${running.modelName}, ${options.parallel} parallel, queue ${options.queue}, context ${model.contextSize}, ${model.threads} threads` +
+            `${access.apiKey !== undefined ? ", API key required" : ""}${access.corsOrigins ? `, CORS for ${access.corsOrigins.join(", ")}` : ""})`,
         );
         const signal = await stopped;
         log(`llma serve: ${signal}: draining (${running.scheduler.active} generating, ${running.scheduler.queued} queued; at most ${options.drainTimeout} ms)...`);
