@@ -1,14 +1,17 @@
 /**
  * `--api-key`: every request needs `Authorization: Bearer KEY`, except the liveness probe (`GET /health`,
- * which load balancers call without credentials) and CORS preflights (browsers never send credentials
+ * which load balancers call without credentials), `GET /` and CORS preflights (browsers never send credentials
  * on them; @fastify/cors answers them in onRequest, before this check runs).
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { ApiError } from "./errors.js";
 
-/** Routes anyone may call (GET and the HEAD fastify adds for it). */
-const PUBLIC_ROUTES: readonly string[] = ["/health"];
+/**
+ * Routes anyone may call (GET and the HEAD fastify adds for it): the liveness probe, and `/`, where a
+ * browser page that asks for the key may be served (unknown routes are 404s either way).
+ */
+const PUBLIC_ROUTES: readonly string[] = ["/health", "/"];
 
 export function requireApiKey(app: FastifyInstance, apiKey: string): void {
   if (apiKey.length === 0) throw new RangeError("the API key must not be empty");
