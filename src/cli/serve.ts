@@ -35,6 +35,7 @@ interface ServeCliOptions {
   exactness: string;
   apiKey?: string;
   cors?: string[];
+  ui: boolean;
 }
 
 /** The server holds the event loop while SQLite waits for a lock: wait briefly, then go without the cache. */
@@ -73,6 +74,7 @@ export function serveCommand(): Command {
     .option("--docs <db>", "document store made by `llma index`: requests with llma.retrieve get its top passages as context and references")
     .option("--api-key <key>", "require 'Authorization: Bearer KEY' on every route but GET /health (default: $LLMA_API_KEY, else no key)")
     .option("--cors <origins>", "allow browser calls from these origins (comma list or repeated; * for any); default: no CORS headers", collect)
+    .option("--no-ui", "do not serve the playground page at GET / (the API is unchanged)")
     .option("--log-requests", "log every request to stderr (JSON lines)")
     .option("--gpu", "use a GPU if node-llama-cpp finds one")
     .option("--kv-type <type>", `KV cache type: ${KV_CACHE_TYPES.join(", ")} (Q8_0 and BF16 keep batched passes exact on the CPU; F16 does not past 256 cells)`, "Q8_0")
@@ -139,6 +141,7 @@ Example:
           cacheReferences: options.cacheReferences,
           documents,
           ...access,
+          ui: options.ui,
         });
         const running = server;
         const stopped = new Promise<string>((resolve) => {
@@ -147,7 +150,7 @@ Example:
         });
         const url = await running.listen({ host: options.host, port: options.port });
         log(
-          `llma serve: listening on ${url} (model ${running.modelName}, ${options.parallel} parallel, queue ${options.queue}, context ${model.contextSize}, ${model.threads} threads` +
+          `llma serve: listening on ${url}${options.ui ? ` (playground: ${url}/)` : ""} (model ${running.modelName}, ${options.parallel} parallel, queue ${options.queue}, context ${model.contextSize}, ${model.threads} threads` +
             `${access.apiKey !== undefined ? ", API key required" : ""}${access.corsOrigins ? `, CORS for ${access.corsOrigins.join(", ")}` : ""})`,
         );
         const signal = await stopped;

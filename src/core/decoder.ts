@@ -2,6 +2,7 @@ import { outputIsExact, type ExactnessMode } from "./exactness.js";
 import type { TokenModel, TokenSequence } from "./model.js";
 import { OutputText } from "./output-text.js";
 import { NO_DRAFT, type Draft, type DraftProposer } from "./proposer.js";
+import type { SourceKind } from "./reference-index.js";
 import { isSampling, normalizeSeed, positionSeed, validateDistributionOptions, type SampleRequest, type SamplingOptions } from "./sampling.js";
 import { verifyGreedy, verifySampled } from "./verifier.js";
 
@@ -33,10 +34,37 @@ export interface DecodeOptions {
   /** After every forward pass after the prompt's: its width (tokens) and duration (for benchmarks). */
   readonly onPass?: (width: number, ms: number) => void;
   /**
+   * After every forward pass, the prompt's included (pass 0), before its text is streamed: what it
+   * drafted, how much of it was verified, and what it added to the output (for a live view of the
+   * drafts: the server's `llma.trace`).
+   */
+  readonly onStep?: (step: DecodeStep) => void;
+  /**
    * Widest forward pass after the prompt (1 + draft tokens); 1 means no drafting. Keeps verification to
    * widths the backend computes exactly like one-token passes (see exactness.ts); default: the batch.
    */
   readonly maxPassWidth?: number;
+}
+
+/** One forward pass, as {@link DecodeOptions.onStep} reports it. */
+export interface DecodeStep {
+  /** 0 for the prompt's pass (it yields the first token), then 1, 2, ... */
+  readonly pass: number;
+  /** The draft tokens the pass verified (empty: a plain one-token pass). */
+  readonly draft: readonly number[];
+  /** How many of them the model agreed with (a prefix of the draft). */
+  readonly accepted: number;
+  /**
+   * The tokens the pass added to the output, in order: the accepted draft tokens, then the model's own
+   * token; fewer when generation ended inside the pass (end of generation, a stop string, max tokens).
+   */
+  readonly emitted: readonly number[];
+  /** Where the draft was copied from (absent: no draft). */
+  readonly source?: SourceKind;
+  /** For a draft copied from a reference: its index in the references the proposer was given. */
+  readonly reference?: number;
+  /** Duration of the forward pass. */
+  readonly ms: number;
 }
 
 export interface DecodeStats {
@@ -130,8 +158,11 @@ export async function decode(
       if (piece.length > 0) options.onText(piece);
     }
   };
-  /** Emits accepted tokens one by one; the same stopping rules apply whatever the pass produced. */
-  const emit = (accepted: readonly number[]): void => {
+  /**
+   * Emits accepted tokens one by one; the same stopping rules apply whatever the pass produced.
+   * `describe` sees what was emitted before the text is streamed, so a pass's trace precedes its text.
+   */
+  const emit = (accepted: readonly number[], describe?: (emitted: readonly number[]) => void): void => {
     const emitted: number[] = [];
     for (const token of accepted) {
       if (model.isEndOfGeneration(token)) {
@@ -144,6 +175,7 @@ export async function decode(
       else if (tokens.length >= maxTokens) stopReason = "max-tokens";
       if (stopReason) break;
     }
+    describe?.(emitted);
     if (emitted.length > 0) {
       options.onTokens?.(emitted);
       flushText(false);
@@ -169,7 +201,8 @@ export async function decode(
     promptMs = now() - t0;
     steps++;
     proposer?.observe(prompt, "prompt");
-    emit([next]);
+    const firstMs = promptMs;
+    emit([next], options.onStep && ((emitted) => options.onStep!({ pass: 0, draft: [], accepted: 0, emitted, ms: firstMs })));
   }
 
   while (!stopReason) {
@@ -222,7 +255,21 @@ export async function decode(
     const tObserveDraft = now();
     if (acceptedDraft.length > 0) proposer?.observe(acceptedDraft, "output");
     draftMs += now() - tObserveDraft;
-    emit([...acceptedDraft, verdict.next]);
+    const pass = steps - 1;
+    emit(
+      [...acceptedDraft, verdict.next],
+      options.onStep &&
+        ((emitted) =>
+          options.onStep!({
+            pass,
+            draft: draft.tokens,
+            accepted: verdict.accepted,
+            emitted,
+            ms: passMs,
+            ...(draft.tokens.length > 0 && draft.context?.source !== undefined ? { source: draft.context.source } : {}),
+            ...(draft.tokens.length > 0 && draft.reference !== undefined ? { reference: draft.reference } : {}),
+          })),
+    );
     next = verdict.next;
   }
   flushText(true);

@@ -1,4 +1,4 @@
-import { decode, type DecodeResult } from "./decoder.js";
+import { decode, type DecodeResult, type DecodeStep } from "./decoder.js";
 import { passWidthLimit, resolveExactnessMode, type ExactnessMode } from "./exactness.js";
 import type { TokenModel, TokenSequence } from "./model.js";
 import { ModelState, type DecodingMode } from "./model-state.js";
@@ -53,6 +53,8 @@ export interface GenerateRequest {
   readonly sequence?: TokenSequence;
   /** After every forward pass after the prompt's: its width and duration (benchmarks). */
   readonly onPass?: (width: number, ms: number) => void;
+  /** After every forward pass, the prompt's included: its draft, what was accepted, what it emitted (see DecodeStep). */
+  readonly onStep?: (step: DecodeStep) => void;
   /**
    * "strict" (default): drafts are verified only in passes the model computes exactly like one-token
    * passes (model.exactness), so the output is plain decoding's; "relaxed": draft at any width, and
@@ -145,6 +147,7 @@ export async function generate(model: TokenModel, request: GenerateRequest): Pro
       onText: request.onText,
       onTokens: request.onTokens,
       onPass: request.onPass,
+      onStep: request.onStep,
       maxPassWidth: passWidthLimit(model.exactness, exactness, request.maxPassWidth),
     });
     return { ...result, stats: { ...result.stats, exactness } };

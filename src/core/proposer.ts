@@ -8,6 +8,8 @@ export interface Draft {
   readonly context?: DraftContext;
   /** Text position the tokens were copied from (for continuing a copy). */
   readonly start?: number;
+  /** Which of the proposer's references the tokens were copied from (its index in the references given); absent: not a reference. */
+  readonly reference?: number;
   /** Drafted to test an uncertain cost estimate rather than because it is expected to pay (see DraftPlan). */
   readonly exploratory?: boolean;
 }
@@ -136,7 +138,8 @@ export class ReferenceProposer implements DraftProposer {
     const plan = this.policy.plan?.(context);
     const length = plan?.length ?? this.policy.draftLength(context);
     const exploratory = plan?.exploratory === true && length > 0 ? { exploratory: true } : {};
-    return { draft: { tokens: tokens.slice(0, length), context, start, ...exploratory }, plan };
+    const reference = this.index.referenceAt(start);
+    return { draft: { tokens: tokens.slice(0, length), context, start, ...exploratory, ...(reference !== undefined ? { reference } : {}) }, plan };
   }
 
   private placementOf(start: number, window: RejoinWindow | undefined): Placement {

@@ -29,6 +29,8 @@ export type SourceKind = "reference" | "prompt" | "output";
 
 interface SourceSpan {
   readonly kind: SourceKind;
+  /** For a reference: its ordinal among the addReference calls (empty ones counted), so callers can name it. */
+  readonly reference?: number;
   readonly start: number;
   end: number; // exclusive; grows while the context stream keeps appending to it
 }
@@ -58,6 +60,8 @@ export class ReferenceIndex {
   private textLength = 0;
   private separatorCount = 0;
   private readonly spans: SourceSpan[] = [];
+  /** addReference calls so far, empty references included (the ordinal the next reference gets). */
+  private referencesAdded = 0;
 
   constructor() {
     this.link[0] = -1;
@@ -77,14 +81,19 @@ export class ReferenceIndex {
 
   /** Adds one reference text (its tokens) as a separate source. Empty references are ignored. */
   addReference(tokens: readonly number[]): void {
+    const reference = this.referencesAdded++;
     if (tokens.length === 0) return;
-    this.beginSource("reference");
+    this.beginSource("reference", reference);
     for (const token of tokens) this.appendToken(token);
     this.spans[this.spans.length - 1].end = this.textLength;
   }
 
   /** Which source a text position belongs to (for statistics: where drafts come from). */
   sourceAt(position: number): SourceKind | undefined {
+    return this.spanAt(position)?.kind;
+  }
+
+  private spanAt(position: number): SourceSpan | undefined {
     let lo = 0;
     let hi = this.spans.length - 1;
     while (lo <= hi) {
@@ -92,9 +101,14 @@ export class ReferenceIndex {
       const span = this.spans[mid];
       if (position < span.start) hi = mid - 1;
       else if (position >= span.end) lo = mid + 1;
-      else return span.kind;
+      else return span;
     }
     return undefined;
+  }
+
+  /** Which reference a text position belongs to: its ordinal among the addReference calls (undefined: not a reference). */
+  referenceAt(position: number): number | undefined {
+    return this.spanAt(position)?.reference;
   }
 
   /**
@@ -123,13 +137,13 @@ export class ReferenceIndex {
   }
 
   /** @internal starts a new source: a unique separator keeps matches from crossing sources. */
-  beginSource(kind: SourceKind): void {
+  beginSource(kind: SourceKind, reference?: number): void {
     if (this.textLength > 0) {
       this.separatorCount++;
       if (this.separatorCount >= KEY_SPACE - MAX_TOKEN_ID) throw new Error("too many reference sources");
       this.extend(-this.separatorCount);
     }
-    this.spans.push({ kind, start: this.textLength, end: this.textLength });
+    this.spans.push(reference === undefined ? { kind, start: this.textLength, end: this.textLength } : { kind, reference, start: this.textLength, end: this.textLength });
   }
 
   /** @internal appends a token to the current source. */

@@ -13,6 +13,7 @@ import type { ChatWrapper } from "node-llama-cpp";
 import type { LlamaCppModel } from "../backends/llama-cpp.js";
 import { resolveExactnessMode, type ExactnessMode } from "../core/exactness.js";
 import type { PolicyName } from "../core/generate.js";
+import type { DecodeStep } from "../core/decoder.js";
 import type { TokenSequence } from "../core/model.js";
 import { requireApiKey } from "./auth.js";
 import { ChatRenderer } from "./chat.js";
@@ -21,6 +22,8 @@ import { needsPlainSampler, needsSampler, runGeneration, type EngineRequest, typ
 import { ApiError } from "./errors.js";
 import { Metrics } from "./metrics.js";
 import { QueueFullError, Scheduler, type Slot } from "./scheduler.js";
+import { registerPlayground } from "./ui-route.js";
+import { TraceRecorder, type ReferenceOrigin, type TraceEntry } from "./trace.js";
 import { parseChatRequest, parseCompletionRequest, type ChatMessage, type GenerationParams } from "./schemas.js";
 import { DEFAULT_TENANT, type AnswerCache } from "../store/answers.js";
 import type { DocumentStore, Passage } from "../store/documents.js";
@@ -67,6 +70,8 @@ export interface ServerOptions {
   readonly apiKey?: string;
   /** Origins allowed to call from a browser (CORS; `*`: any; default: none, no CORS headers). */
   readonly corsOrigins?: readonly string[];
+  /** Serve the playground page at `GET /` (default true; `llma serve --no-ui`). */
+  readonly ui?: boolean;
 }
 
 export interface LlmaServer {
@@ -87,10 +92,14 @@ export const DEFAULT_QUEUE = 64;
 export const DEFAULT_DRAIN_MS = 30_000;
 
 type Endpoint = "chat" | "completion";
+/** llma's extra response fields, with the request's trace when it asked for one. */
+type ResponseInfo = Prepared["info"] & { trace?: readonly TraceEntry[] };
 
 interface Prepared {
   readonly params: GenerationParams;
-  readonly engine: Omit<EngineRequest, "signal" | "onText">;
+  readonly engine: Omit<EngineRequest, "signal" | "onText" | "onStep">;
+  /** Where each of engine.references came from (same order), to name a draft's source in llma.trace. */
+  readonly referenceOrigins: readonly ReferenceOrigin[];
   /** Where to cache the answer (absent: not cached). */
   readonly cacheAs?: { readonly query: string; readonly tenant: string };
   /** llma's extra response fields: cached answers used, passages retrieved. */
@@ -217,6 +226,8 @@ export function buildApp(options: ServerOptions): LlmaServer {
     return modelEntry();
   });
 
+  if (options.ui ?? true) registerPlayground(app);
+
   app.get("/metrics", async (_request, reply) => reply.type(metrics.contentType).send(await metrics.render()));
 
   /** Validated request -> prompt tokens, limits, sampling and reference sources. */
@@ -288,9 +299,14 @@ export function buildApp(options: ServerOptions): LlmaServer {
       logitBias: params.logitBias,
     };
     const references: (string | readonly number[])[] = [];
-    if ((params.sources.prediction ?? defaults.prediction) && params.prediction !== undefined) references.push(params.prediction);
-    if (params.sources.references ?? defaults.references) references.push(...params.references.filter((r) => r.length > 0));
-    references.push(...passages.map((p) => p.text));
+    const referenceOrigins: ReferenceOrigin[] = [];
+    const addReferences = (origin: ReferenceOrigin, added: readonly (string | readonly number[])[]) => {
+      references.push(...added);
+      referenceOrigins.push(...added.map(() => origin));
+    };
+    if ((params.sources.prediction ?? defaults.prediction) && params.prediction !== undefined) addReferences("prediction", [params.prediction]);
+    if (params.sources.references ?? defaults.references) addReferences("reference", params.references.filter((r) => r.length > 0));
+    addReferences("document", passages.map((p) => p.text));
     const info: Prepared["info"] = {};
     if (params.retrieveTop !== undefined) info.sources = passages.map((p) => ({ source: p.source, score: Math.round(p.score * 1000) / 1000 }));
     // The answer cache serves greedy requests only: it holds what greedy decoding answered.
@@ -299,7 +315,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
       const tenant = params.tenant ?? DEFAULT_TENANT;
       try {
         const cached = answerCache.similar(query, { tenant, model: modelName, top: options.cacheTop ?? DEFAULT_CACHE_TOP });
-        references.push(...cached.map((c) => c.tokens ?? c.answer));
+        addReferences("cache", cached.map((c) => c.tokens ?? c.answer));
         info.cached_references = cached.length;
         cacheAs = { query, tenant };
       } catch (error) {
@@ -311,6 +327,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
       cacheAs,
       info,
       params,
+      referenceOrigins,
       engine: {
         prompt,
         maxTokens: params.maxTokens ?? room,
@@ -367,6 +384,8 @@ export function buildApp(options: ServerOptions): LlmaServer {
     const prepared = prepare(endpoint, request.body);
     const { params } = prepared;
     const accelerated = !needsPlainSampler(prepared.engine.sampling);
+    const trace = params.trace ? new TraceRecorder(model, prepared.referenceOrigins, prepared.engine.prompt) : undefined;
+    const onStep = trace && ((step: DecodeStep) => trace.record(step));
 
     // The client going away (or a drain running out of time) aborts the generation and frees the slot.
     const controller = new AbortController();
@@ -386,12 +405,13 @@ export function buildApp(options: ServerOptions): LlmaServer {
         const id = `${endpoint === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID().replace(/-/g, "")}`;
         const createdAt = Math.floor(Date.now() / 1000);
         if (!params.stream) {
-          result = await runGeneration(model, sequence, { ...prepared.engine, signal: controller.signal });
+          result = await runGeneration(model, sequence, { ...prepared.engine, signal: controller.signal, onStep });
           // Cut short by a drain running out of time (a client that left gets nothing anyway).
           if (result.finishReason === "abort") throw shutDownError();
           cacheAnswer(prepared, result);
           reply.header("x-llma-accelerated", String(accelerated));
-          return endpoint === "chat" ? chatResponse(id, createdAt, result, prepared.info) : completionResponse(id, createdAt, result, prepared.info);
+          const info = trace ? { ...prepared.info, trace: trace.entries } : prepared.info;
+          return endpoint === "chat" ? chatResponse(id, createdAt, result, info) : completionResponse(id, createdAt, result, info);
         }
 
         reply.hijack();
@@ -408,15 +428,21 @@ export function buildApp(options: ServerOptions): LlmaServer {
           if (!res.destroyed && !res.writableEnded) res.write(`data: ${JSON.stringify(data)}\n\n`);
         };
         const usageField = params.includeUsage ? { usage: null } : {};
+        // The passes recorded since the last chunk ride on the next one (only when the request asked for them).
+        const traceField = () => {
+          const entries = trace?.take() ?? [];
+          return entries.length > 0 ? { llma: { trace: entries } } : {};
+        };
         const chunk = (choice: Record<string, unknown>) =>
           endpoint === "chat"
-            ? { id, object: "chat.completion.chunk", created: createdAt, model: modelName, choices: [{ index: 0, logprobs: null, finish_reason: null, ...choice }], ...usageField }
-            : { id, object: "text_completion", created: createdAt, model: modelName, choices: [{ index: 0, logprobs: null, finish_reason: null, ...choice }], ...usageField };
+            ? { id, object: "chat.completion.chunk", created: createdAt, model: modelName, choices: [{ index: 0, logprobs: null, finish_reason: null, ...choice }], ...usageField, ...traceField() }
+            : { id, object: "text_completion", created: createdAt, model: modelName, choices: [{ index: 0, logprobs: null, finish_reason: null, ...choice }], ...usageField, ...traceField() };
         if (endpoint === "chat") send(chunk({ delta: { role: "assistant", content: "" } }));
         try {
           result = await runGeneration(model, sequence!, {
             ...prepared.engine,
             signal: controller.signal,
+            onStep,
             onText: (text) => send(chunk(endpoint === "chat" ? { delta: { content: text } } : { text })),
           });
         } catch (error) {
@@ -445,7 +471,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
     }
   }
 
-  function chatResponse(id: string, createdAt: number, result: EngineResult, info: Prepared["info"]) {
+  function chatResponse(id: string, createdAt: number, result: EngineResult, info: ResponseInfo) {
     return {
       id,
       object: "chat.completion",
@@ -457,7 +483,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
     };
   }
 
-  function completionResponse(id: string, createdAt: number, result: EngineResult, info: Prepared["info"]) {
+  function completionResponse(id: string, createdAt: number, result: EngineResult, info: ResponseInfo) {
     return {
       id,
       object: "text_completion",

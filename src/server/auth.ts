@@ -1,17 +1,18 @@
 /**
  * `--api-key`: every request needs `Authorization: Bearer KEY`, except the liveness probe (`GET /health`,
- * which load balancers call without credentials), `GET /` and CORS preflights (browsers never send credentials
- * on them; @fastify/cors answers them in onRequest, before this check runs).
+ * which load balancers call without credentials), the playground page, and CORS preflights (browsers
+ * never send credentials on them; @fastify/cors answers them in onRequest, before this check runs).
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { ApiError } from "./errors.js";
 
 /**
- * Routes anyone may call (GET and the HEAD fastify adds for it): the liveness probe, and `/`, where a
- * browser page that asks for the key may be served (unknown routes are 404s either way).
+ * Routes anyone may call (GET and the HEAD fastify adds for it): the liveness probe, and the playground
+ * page (`/` and its files under `/ui/`), which holds no data and asks for the key itself.
  */
 const PUBLIC_ROUTES: readonly string[] = ["/health", "/"];
+const PUBLIC_PREFIX = "/ui/";
 
 export function requireApiKey(app: FastifyInstance, apiKey: string): void {
   if (apiKey.length === 0) throw new RangeError("the API key must not be empty");
@@ -31,7 +32,9 @@ export function requireApiKey(app: FastifyInstance, apiKey: string): void {
 }
 
 function isPublic(request: FastifyRequest): boolean {
-  return (request.method === "GET" || request.method === "HEAD") && PUBLIC_ROUTES.includes(request.routeOptions.url ?? "");
+  // routeOptions.url is the matched route's pattern: undefined for unknown URLs, which stay guarded.
+  const route = request.routeOptions.url;
+  return (request.method === "GET" || request.method === "HEAD") && route !== undefined && (PUBLIC_ROUTES.includes(route) || route.startsWith(PUBLIC_PREFIX));
 }
 
 /** The token of `Authorization: Bearer TOKEN` (scheme case-insensitive), or undefined when there is none. */

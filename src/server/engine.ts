@@ -7,7 +7,7 @@
  */
 import { TokenBias, type LlamaContextSequence, type Token } from "node-llama-cpp";
 import type { LlamaCppModel } from "../backends/llama-cpp.js";
-import type { StopReason } from "../core/decoder.js";
+import type { DecodeStep, StopReason } from "../core/decoder.js";
 import { outputIsExact, passWidthLimit, type ExactnessMode } from "../core/exactness.js";
 import { generate, type PolicyName } from "../core/generate.js";
 import type { TokenSequence } from "../core/model.js";
@@ -46,6 +46,8 @@ export interface EngineRequest {
   readonly exactness?: ExactnessMode;
   readonly signal: AbortSignal;
   readonly onText?: (text: string) => void;
+  /** After every forward pass, before its text (llma.trace); on the plain sampler's path one token a pass, no drafts. */
+  readonly onStep?: (step: DecodeStep) => void;
 }
 
 export type FinishReason = "stop" | "length" | "abort";
@@ -118,6 +120,7 @@ export async function runGeneration(model: LlamaCppModel, sequence: TokenSequenc
     stop: request.stop,
     signal: request.signal,
     onText: request.onText,
+    onStep: request.onStep,
     sequence,
     // OpenAI's sampler (the whole distribution, top_p 1) unless top_k / min_p are given. At temperature 0
     // they cannot change the output (the most likely token survives every filter), so greedy ignores them.
@@ -198,12 +201,20 @@ async function sample(model: LlamaCppModel, sequence: TokenSequence, request: En
           }
         : undefined,
     });
+    let passStarted = performance.now();
+    const step = (emitted: readonly number[]) => {
+      const now = performance.now();
+      request.onStep?.({ pass: passes - 1, draft: [], accepted: 0, emitted, ms: now - passStarted });
+      passStarted = now;
+    };
     for await (const token of tokens) {
       passes++;
       if (model.isEndOfGeneration(token)) {
+        step([]);
         stop = "eos";
         break;
       }
+      step([token]);
       generated.push(token);
       if (text.push(token)) stop = "stop";
       else if (generated.length >= maxTokens) stop = "max-tokens";

@@ -82,6 +82,8 @@ const llmaOptions = z.strictObject({
   tenant: z.string().min(1).max(256).optional(),
   /** Retrieve the top passages from the document store (server started with --docs) as context and references. */
   retrieve: z.strictObject({ top: z.number().int().min(1).max(50).optional() }).optional(),
+  /** Report every forward pass's draft and verdict (stream chunks and responses carry `llma.trace`). */
+  trace: z.boolean().optional(),
 });
 
 const positiveInt = z.number().int().min(1);
@@ -185,6 +187,8 @@ export interface GenerationParams {
   readonly tenant?: string;
   /** llma extension: passages to retrieve as context (absent: no retrieval). */
   readonly retrieveTop?: number;
+  /** llma extension: report every forward pass (`llma.trace`). */
+  readonly trace: boolean;
 }
 
 export interface ChatRequest extends GenerationParams {
@@ -259,6 +263,7 @@ function commonParams(body: z.infer<typeof chatSchema> | z.infer<typeof completi
     },
     tenant: body.llma?.tenant ?? (typeof body.user === "string" && body.user.length > 0 && body.user.length <= 256 ? body.user : undefined),
     retrieveTop: body.llma?.retrieve ? (body.llma.retrieve.top ?? 5) : undefined,
+    trace: body.llma?.trace ?? false,
   };
 }
 

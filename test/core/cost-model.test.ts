@@ -68,6 +68,11 @@ function simulate(prior: CostCurve, machine: Machine, q: number, passes: number,
   return { lengths, explorations, costs };
 }
 
+interface Pass {
+  readonly width: number;
+  readonly ms: number;
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 describe("PassCostModel", () => {
@@ -117,26 +122,29 @@ describe("PassCostModel", () => {
     }
   });
 
-  it("keeps exploration within its budget", () => {
+  /** Passes that explore whenever the model allows it; returns the model and how many explored. */
+  function exploreWhenAllowed(passes: number, plain: Pass, exploration: Pass): { costs: PassCostModel; explored: number } {
     const costs = new PassCostModel(CostCurve.linear(10, 10));
     let explored = 0;
-    for (let pass = 0; pass < 2000; pass++) {
+    for (let pass = 0; pass < passes; pass++) {
       const explore = costs.mayExplore();
       if (explore) explored++;
-      costs.observe(explore ? 2 : 1, explore ? 21 : 20, explore); // cheap explorations: the pass budget binds
+      const { width, ms } = explore ? exploration : plain;
+      costs.observe(width, ms, explore);
     }
+    return { costs, explored };
+  }
+
+  it("keeps exploration within its budget", () => {
+    // cheap explorations: the pass budget binds
+    const { explored } = exploreWhenAllowed(2000, { width: 1, ms: 20 }, { width: 2, ms: 21 });
     expect(explored).toBeLessThanOrEqual(1 + EXPLORATION_SHARE * 2000);
     expect(explored).toBeGreaterThan(0.5 * EXPLORATION_SHARE * 2000);
   });
 
   it("keeps exploration within its time budget when exploratory passes are wide (a steep CPU curve)", () => {
-    const costs = new PassCostModel(CostCurve.linear(10, 10));
-    let explored = 0;
-    for (let pass = 0; pass < 10_000; pass++) {
-      const explore = costs.mayExplore();
-      if (explore) explored++;
-      costs.observe(explore ? 64 : 1, explore ? 600 : 20, explore); // one exploration = 30 plain steps
-    }
+    // one exploration = 30 plain steps
+    const { costs, explored } = exploreWhenAllowed(10_000, { width: 1, ms: 20 }, { width: 64, ms: 600 });
     const { totalMs, explorationExtraMs } = costs.observed;
     // By passes alone 201 explorations would be allowed: 201 x 580 ms extra = 58% of the plain time.
     expect(explorationExtraMs).toBeLessThanOrEqual(EXPLORATION_TIME_SHARE * totalMs + 580);

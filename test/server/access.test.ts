@@ -66,7 +66,7 @@ describe("--api-key", () => {
     expect((await right.models.list()).data.map((m) => m.id)).toEqual(["tiny"]);
   });
 
-  it("a missing key is a 401 in OpenAI's error shape on every route but GET /health; /metrics needs the key and counts the 401s", async () => {
+  it("a missing key is a 401 in OpenAI's error shape on every route but GET /health and the playground; /metrics needs the key and counts the 401s", async () => {
     for (const [method, route] of [
       ["POST", "/v1/chat/completions"],
       ["POST", "/v1/completions"],
@@ -89,6 +89,9 @@ describe("--api-key", () => {
     // Not a bearer token: refused.
     const basic = await fetch(`${guardedUrl}/v1/models`, { headers: { authorization: `Basic ${Buffer.from(`u:${KEY}`).toString("base64")}` } });
     expect(basic.status).toBe(401);
+
+    // The playground page and its files load without the key (the page asks for it).
+    for (const route of ["/", "/ui/app.js", "/ui/style.css"]) expect((await fetch(`${guardedUrl}${route}`)).status, route).toBe(200);
 
     const health = await fetch(`${guardedUrl}/health`);
     expect(health.status).toBe(200);
