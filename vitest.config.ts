@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
@@ -7,5 +8,9 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 120_000,
     hookTimeout: 300_000,
+    // Hermetic runs: test models, cost curves and exactness verdicts go to the checkout's .cache/llma
+    // (git-ignored), not the user's cache directory; spawned CLIs inherit it. An LLMA_CACHE_DIR set
+    // by the caller wins.
+    env: { LLMA_CACHE_DIR: process.env.LLMA_CACHE_DIR ?? fileURLToPath(new URL(".cache/llma", import.meta.url)) },
   },
 });

@@ -1,4 +1,9 @@
-/** llma: lossless LLM inference acceleration with references (LLMA, arXiv 2304.04487). */
+/**
+ * llma: lossless LLM inference acceleration with references (LLMA, arXiv 2304.04487).
+ * The root entry is the core and the node-llama-cpp backend only; the server, the store and the
+ * benchmarks and the test-model writer are behind `llma/server`, `llma/store`, `llma/bench` and
+ * `llma/test-models`, so importing llma loads neither fastify, nor better-sqlite3, nor vega. Importing it changes no process-wide setting.
+ */
 export { ReferenceIndex, ContextCursor, type ReferenceMatch, type SourceKind } from "./core/reference-index.js";
 export { ReferenceProposer, type Draft, type DraftProposer, type ReferenceProposerOptions } from "./core/proposer.js";
 export { FixedPolicy, type DraftPolicy, type DraftContext } from "./core/policy.js";
@@ -28,9 +33,8 @@ export {
   type WidthVerdict,
   type ProbeOptions,
 } from "./backends/exactness.js";
-export { LlamaCppModel, physicalCoreCount, type LlamaCppOptions, type RollbackMode } from "./backends/llama-cpp.js";
-export { writeGgufModel, SHAPES, ARCHITECTURES, type Quant, type ModelShape } from "./backends/gguf-writer.js";
-export { ensureModel } from "./backends/model-cache.js";
-export { loadDataset, parseDataset, samplePrompt, type Dataset, type Sample } from "./bench/dataset.js";
-export { buildApp, type ServerOptions, type LlmaServer } from "./server/app.js";
-export * from "./store/index.js";
+export { LlamaCppModel, physicalCoreCount, type LlamaCppOptions, type RollbackMode, type KvCacheType } from "./backends/llama-cpp.js";
+export { chat, type ChatRequest } from "./backends/chat.js";
+export { ChatRenderer, type ChatMessage, type RenderedChat } from "./backends/chat-template.js";
+export { llmaCacheDir, defaultModelDir } from "./backends/cache-dir.js";
+export type { DecodeResult as GenerateResult } from "./core/decoder.js";

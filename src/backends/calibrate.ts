@@ -2,15 +2,15 @@
  * Measures the backend's cost curve: how long one forward pass over T tokens takes, for T = 1..64.
  * It is the cost-aware policy's prior (core/cost-model.ts's PassCostModel learns the real costs from
  * the passes it runs): measured once per (model file, threads, context, batch, KV type) and cached as
- * JSON next to the models when the measurement was steady; the cache speeds up start-up but cannot lock
+ * JSON in llma's cache directory (./cache-dir.ts) when the measurement was steady; the cache speeds up start-up but cannot lock
  * in a wrong curve, since every process refines it online.
  */
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { stat } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import type { CostPoint } from "../core/cost-model.js";
 import type { LlamaCppModel } from "./llama-cpp.js";
-import { defaultModelDir } from "./model-cache.js";
+import { costCurveCacheFile } from "./cache-dir.js";
 
 export const CALIBRATION_POINTS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64];
 
@@ -103,7 +103,7 @@ export async function costCurveFor(
   model: LlamaCppModel,
   options: { cacheFile?: string; refresh?: boolean; onMeasure?: () => void } = {},
 ): Promise<CostPoint[]> {
-  const file = options.cacheFile ?? join(defaultModelDir(), "cost-curves.json");
+  const file = options.cacheFile ?? costCurveCacheFile();
   const info = await stat(model.path);
   const key = JSON.stringify([resolve(model.path), info.size, Math.round(info.mtimeMs), model.threads, model.contextSize, model.batchSize, model.gpu, model.kvCacheType]);
   let cache: CacheFile = {};

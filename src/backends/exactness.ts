@@ -17,12 +17,12 @@
  * change when any logit's bits do) wherever `bitsEvery` says.
  */
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { GgufFileType, type Token } from "node-llama-cpp";
 import type { PassExactness } from "../core/model.js";
 import type { LlamaCppModel } from "./llama-cpp.js";
 import { LlamaCppSequence } from "./llama-cpp.js";
-import { defaultModelDir } from "./model-cache.js";
+import { exactnessCacheFile } from "./cache-dir.js";
 
 /**
  * Pass widths checked by default (a verification pass is 1 + draft tokens wide). 3 is there because
@@ -226,10 +226,6 @@ interface CacheFile {
   [key: string]: { measuredAt: string; verdict: ExactnessVerdict };
 }
 
-/** The default cache file: beside the cost curves, in the model cache directory. */
-export function exactnessCacheFile(): string {
-  return join(defaultModelDir(), "exactness.json");
-}
 
 /**
  * The cached verdict for this model file and these settings, probing on first use. The key holds all

@@ -8,8 +8,6 @@
 import { readFileSync } from "node:fs";
 import { open, stat } from "node:fs/promises";
 import os from "node:os";
-import v8 from "node:v8";
-import vm from "node:vm";
 import {
   getLlama,
   LlamaLogLevel,
@@ -25,10 +23,19 @@ import type { TokenModel, TokenSequence } from "../core/model.js";
 import type { ModelState } from "../core/model-state.js";
 import type { DistributionOptions, SampleRequest } from "../core/sampling.js";
 import type { ExactnessVerdict } from "./exactness.js";
+import { NativeGarbageCollector } from "./native-garbage.js";
 
 export interface LlamaCppOptions {
-  /** Path of a GGUF file, or an `hf:` URI that node-llama-cpp resolves (needs network). */
-  readonly model: string;
+  /**
+   * The model: a GGUF file path, an `hf:` URI that node-llama-cpp resolves (needs network), or a
+   * node-llama-cpp `LlamaModel` the caller loaded already. llma disposes only what it creates: a caller's
+   * LlamaModel (and its Llama) stays usable after the LlamaCppModel's dispose().
+   */
+  readonly model?: string | LlamaModel;
+  /** node-llama-cpp's name (`llama.loadModel({ modelPath })`) for a GGUF path: the same as a string `model`. */
+  readonly modelPath?: string;
+  /** A node-llama-cpp `Llama` (from `getLlama()`) to load the file with; default: llma's own, one per `gpu` setting. Never disposed by llma. */
+  readonly llama?: Llama;
   /** CPU threads; default: the number of physical cores (node-llama-cpp's default oversubscribes small machines). */
   readonly threads?: number;
   /** Tokens one sequence can hold (default 4096, capped by the model's training context). */
@@ -39,8 +46,10 @@ export interface LlamaCppOptions {
   readonly sequences?: number;
   /** Default true: required for batched logits to equal token-by-token logits. */
   readonly flashAttention?: boolean;
-  /** "auto" uses a GPU when node-llama-cpp finds one; default false (CPU). */
+  /** As getLlama's `gpu`: "auto" uses a GPU when node-llama-cpp finds one; default false (CPU). */
   readonly gpu?: "auto" | false;
+  /** As loadModel's `gpuLayers`: layers offloaded to the GPU (default: "auto" with `gpu: "auto"`, else 0). */
+  readonly gpuLayers?: number | "auto" | "max";
   /**
    * KV cache type (default Q8_0). With F16 or F32 caches llama.cpp's CPU flash attention takes other
    * kernels for a single-token pass (KV split across threads once the cache passes 256 cells) and for
@@ -56,6 +65,11 @@ export interface LlamaCppOptions {
    * see ./exactness.ts). generate() reads `exactness` to keep strict mode lossless.
    */
   readonly probeExactness?: boolean;
+  /**
+   * Run a major garbage collection after every ~64 MB of native sampler buffers that node-llama-cpp
+   * leaves to the collector (default true; see ./native-garbage.ts: it changes no process-wide setting).
+   */
+  readonly collectNativeGarbage?: boolean;
 }
 
 export type KvCacheType = "Q8_0" | "BF16" | "F16" | "F32" | "Q4_0";
@@ -154,6 +168,42 @@ async function resolveModelPath(model: string, modelsDirectory?: string): Promis
   }
 }
 
+/** What load() runs on: the caller's LlamaModel, or a file to load (and own). */
+type ModelSource = { readonly kind: "instance"; readonly model: LlamaModel } | { readonly kind: "file"; readonly path: string };
+
+function modelSource(options: LlamaCppOptions): ModelSource {
+  const { model, modelPath } = options;
+  if (model === undefined && modelPath === undefined) throw new Error("no model: give `model` (a GGUF path, an hf: URI or a node-llama-cpp LlamaModel) or `modelPath`");
+  if (model !== undefined && modelPath !== undefined) throw new Error("give `model` or `modelPath`, not both (modelPath is node-llama-cpp's name for a model file path)");
+  if (modelPath !== undefined) {
+    if (typeof modelPath !== "string" || modelPath === "") throw new TypeError(`modelPath must be a non-empty string, got ${JSON.stringify(modelPath)}`);
+    return { kind: "file", path: modelPath };
+  }
+  if (typeof model === "string") {
+    if (model === "") throw new TypeError("model must be a non-empty path, an hf: URI or a LlamaModel");
+    return { kind: "file", path: model };
+  }
+  if (typeof model !== "object" || model === null || typeof (model as LlamaModel).createContext !== "function" || typeof (model as LlamaModel).tokenize !== "function")
+    throw new TypeError("model must be a GGUF path, an hf: URI or a node-llama-cpp LlamaModel (from llama.loadModel())");
+  if (model.disposed) throw new Error("the LlamaModel given as `model` is disposed");
+  // With a loaded model these would do nothing: name them rather than ignore them.
+  for (const key of ["llama", "gpu", "gpuLayers", "modelsDirectory"] as const)
+    if (options[key] !== undefined) throw new Error(`\`${key}\` applies when llma loads the file; a LlamaModel given as \`model\` is loaded already (its Llama and GPU layers are its own)`);
+  return { kind: "instance", model };
+}
+
+/**
+ * The file a caller's LlamaModel was loaded from: the cost-curve and exactness caches key on the file's
+ * path, size and mtime. node-llama-cpp 3.21's LlamaModel exposes only the base name (`filename`); the
+ * resolved path is its `_modelPath` field.
+ */
+function filePathOf(model: LlamaModel): string {
+  const path = (model as unknown as { _modelPath?: unknown })._modelPath;
+  if (typeof path !== "string" || path === "")
+    throw new Error("cannot tell which file this LlamaModel was loaded from (node-llama-cpp's LlamaModel._modelPath is missing: a node-llama-cpp version other than 3.21?)");
+  return path;
+}
+
 export class LlamaCppModel implements TokenModel {
   readonly contextSize: number;
   readonly batchSize: number;
@@ -163,6 +213,8 @@ export class LlamaCppModel implements TokenModel {
   /** Whether a GPU may be used ("auto") or not (false). */
   readonly gpu: "auto" | false;
   private readonly free: LlamaContextSequence[] = [];
+  /** Counts the native garbage this model's passes leave (see ./native-garbage.ts). */
+  readonly garbage: NativeGarbageCollector;
   /** The first context (all of them are alike). */
   readonly context: LlamaContext;
   /** Parallel sequences (requests that can generate at once). */
@@ -182,8 +234,12 @@ export class LlamaCppModel implements TokenModel {
     readonly contexts: readonly LlamaContext[],
     gpu: "auto" | false,
     kvCacheType: KvCacheType,
+    /** Whether llma loaded `model` (then dispose() disposes it); a caller's LlamaModel is left alone. */
+    readonly ownsModel: boolean,
+    collectNativeGarbage: boolean,
   ) {
     this.gpu = gpu;
+    this.garbage = new NativeGarbageCollector(collectNativeGarbage);
     this.kvCacheType = kvCacheType;
     this.flashAttention = contexts[0].flashAttention === true;
     // node-llama-cpp keeps one cell of a sequence free: a pass that would fill the last one first
@@ -204,19 +260,37 @@ export class LlamaCppModel implements TokenModel {
     this.sequenceCount = this.free.length;
   }
 
+  /**
+   * Loads a GGUF file (or wraps a caller's LlamaModel, see `model`), creates one context per sequence
+   * and, by default, probes the exactness of batched passes.
+   */
   static async load(options: LlamaCppOptions): Promise<LlamaCppModel> {
-    const path = await resolveModelPath(options.model, options.modelsDirectory);
+    const source = modelSource(options);
     const threads = options.threads ?? physicalCoreCount();
     if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be an integer >= 1, got ${threads}`);
-    const llama = await sharedLlama(options.gpu ?? false);
-    let model: LlamaModel;
-    try {
-      model = await llama.loadModel({ modelPath: path, gpuLayers: options.gpu === "auto" ? "auto" : 0 });
-    } catch (error) {
-      throw new Error(`could not load model ${path}: ${(error as Error).message} (is the file complete and a llama.cpp-supported GGUF?)`);
-    }
     const kvCacheType = options.kvCacheType ?? "Q8_0";
     if (!KV_CACHE_TYPES.includes(kvCacheType)) throw new Error(`unknown kvCacheType ${JSON.stringify(kvCacheType)}: use one of ${KV_CACHE_TYPES.join(", ")}`);
+    if (options.gpu !== undefined && options.gpu !== false && options.gpu !== "auto") throw new Error(`gpu must be "auto" or false, got ${JSON.stringify(options.gpu)}`);
+    if (options.llama !== undefined && options.gpu !== undefined)
+      throw new Error("give `llama` or `gpu`, not both: a Llama given as `llama` has its GPU setting already (getLlama({ gpu }))");
+    let path: string;
+    let model: LlamaModel;
+    if (source.kind === "instance") {
+      model = source.model;
+      path = filePathOf(model);
+    } else {
+      path = await resolveModelPath(source.path, options.modelsDirectory);
+      const llama = options.llama ?? (await sharedLlama(options.gpu ?? false));
+      const gpuLayers = options.gpuLayers ?? (llama.gpu === false ? 0 : "auto");
+      if (llama.gpu === false && gpuLayers !== 0)
+        throw new Error(`gpuLayers ${JSON.stringify(gpuLayers)} needs a GPU, but this Llama runs on the CPU (use gpu: "auto", or a Llama from getLlama({ gpu }))`);
+      try {
+        model = await llama.loadModel({ modelPath: path, gpuLayers });
+      } catch (error) {
+        throw new Error(`could not load model ${path}: ${(error as Error).message} (is the file complete and a llama.cpp-supported GGUF?)`);
+      }
+    }
+    const ownsModel = source.kind === "file";
     const contextSize = Math.min(options.contextSize ?? 4096, model.trainContextSize);
     // One context per sequence, each with its own KV cache: sequences sharing one context share one
     // cache, where their cells interleave and, once drafts are rolled back, a sequence's later tokens can
@@ -239,10 +313,11 @@ export class LlamaCppModel implements TokenModel {
         );
     } catch (error) {
       for (const context of contexts) await context.dispose();
-      await model.dispose();
+      if (ownsModel) await model.dispose();
       throw error;
     }
-    const loaded = new LlamaCppModel(path, llama, model, contexts, options.gpu ?? false, kvCacheType);
+    const gpu = model.llama.gpu === false ? false : "auto";
+    const loaded = new LlamaCppModel(path, model.llama, model, contexts, gpu, kvCacheType, ownsModel, options.collectNativeGarbage ?? true);
     if (options.probeExactness ?? true) await loaded.checkExactness().catch(async (error: unknown) => {
       await loaded.dispose();
       throw error;
@@ -272,9 +347,19 @@ export class LlamaCppModel implements TokenModel {
     return this.costCurve;
   }
 
-  /** The cost curve, calibrating on first need (generate() calls this for policy "auto"). */
+  /** The calibration under way, shared by every caller that needs the curve meanwhile. */
+  private calibrating?: Promise<CostCurve>;
+
+  /**
+   * The cost curve, measured (or loaded from the cache) on first need: generate() calls this for policy
+   * "auto". Concurrent callers share one calibration; a failed one is retried by the next caller.
+   */
   async ensureCostCurve(): Promise<CostCurve> {
-    return this.costCurve ?? (await this.calibrate());
+    if (this.costCurve) return this.costCurve;
+    this.calibrating ??= this.calibrate().finally(() => {
+      this.calibrating = undefined;
+    });
+    return this.calibrating;
   }
 
   tokenize(text: string, options: { bos?: boolean } = {}): number[] {
@@ -296,7 +381,7 @@ export class LlamaCppModel implements TokenModel {
     return this.model.tokens.eos ?? undefined;
   }
 
-  /** Native bytes each controlledEvaluate call leaves for the garbage collector (see reportNativeGarbage). */
+  /** Native bytes each controlledEvaluate call leaves for the garbage collector (see ./native-garbage.ts). */
   private get samplerBytes(): number {
     const vocabulary = this.model.fileInfo.metadata?.tokenizer?.ggml?.tokens?.length;
     return (vocabulary ?? 256_000) * SAMPLER_BYTES_PER_TOKEN;
@@ -306,12 +391,23 @@ export class LlamaCppModel implements TokenModel {
   async createSequence(): Promise<TokenSequence> {
     const sequence = this.free.pop();
     if (!sequence) throw new Error(`all ${this.sequenceCount} sequences of this model are in use`);
-    return new LlamaCppSequence(sequence, this.contextSize, () => this.free.push(sequence), this.samplerBytes, this.rollback);
+    return new LlamaCppSequence(sequence, this.contextSize, () => this.free.push(sequence), this.samplerBytes, this.garbage, this.rollback);
   }
 
-  async dispose(): Promise<void> {
-    for (const context of this.contexts) await context.dispose();
-    await this.model.dispose();
+  private disposing?: Promise<void>;
+
+  /** Frees the contexts llma created, and the model if llma loaded it (a caller's LlamaModel stays usable). Idempotent. */
+  dispose(): Promise<void> {
+    this.disposing ??= (async () => {
+      for (const context of this.contexts) await context.dispose();
+      if (this.ownsModel) await this.model.dispose();
+    })();
+    return this.disposing;
+  }
+
+  /** `await using model = await LlamaCppModel.load(...)` disposes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
   }
 }
 
@@ -338,32 +434,6 @@ function samplerOptions(options: DistributionOptions, seed: number): Record<stri
 /** sizeof(llama_token_data): node-llama-cpp's AddonSampler keeps one per vocabulary entry. */
 const SAMPLER_BYTES_PER_TOKEN = 12;
 
-/**
- * Collects the native memory that node-llama-cpp leaves to the garbage collector. Its controlledEvaluate
- * (3.21) creates a native sampler per call whose vocabulary-sized candidate buffer (384 KB for 32k
- * tokens) is freed only when the collector finalizes the sampler's JS wrapper, not on dispose(). V8
- * does not see that memory and, with a small JS heap, rarely collects: a server with 4 busy slots grew
- * by ~3 MB per request (5.4 GB after 60 s of 16 clients). So after every ~64 MB of such buffers this
- * runs a collection itself (V8's gc(), reached through a fresh context once --expose-gc is set; a
- * major one takes ~5 ms on this heap, i.e. well under 1% of the passes that produced the garbage).
- */
-const NATIVE_GARBAGE_LIMIT = 64 * 2 ** 20;
-let nativeGarbage = 0;
-const collectGarbage: (() => void) | undefined = (() => {
-  try {
-    v8.setFlagsFromString("--expose-gc");
-    return vm.runInNewContext("gc") as () => void;
-  } catch {
-    return undefined; // a runtime without it keeps node-llama-cpp's behaviour
-  }
-})();
-function reportNativeGarbage(bytes: number): void {
-  nativeGarbage += bytes;
-  if (nativeGarbage < NATIVE_GARBAGE_LIMIT) return;
-  nativeGarbage = 0;
-  collectGarbage?.(); // a major collection: a minor one leaves these wrappers alive (measured)
-}
-
 export class LlamaCppSequence implements TokenSequence {
   /**
    * Sampling draws each predicted position with llama.cpp's dist sampler seeded with that position's
@@ -378,6 +448,7 @@ export class LlamaCppSequence implements TokenSequence {
     private readonly capacity: number,
     private readonly release: () => void,
     private readonly samplerBytes: number,
+    private readonly garbage: NativeGarbageCollector,
     readonly rollback: RollbackMode = "truncate",
   ) {
     if (rollback === "checkpoint" && !sequence.needsCheckpoints)
@@ -412,7 +483,7 @@ export class LlamaCppSequence implements TokenSequence {
     });
     // The option types say number; null (an option switched off) is what node-llama-cpp drops, see samplerOptions.
     const results = await this.sequence.controlledEvaluate(items as Parameters<LlamaContextSequence["controlledEvaluate"]>[0]);
-    reportNativeGarbage(this.samplerBytes);
+    this.garbage.report(this.samplerBytes);
     const predictions: number[] = [];
     for (let i = predictFrom; i < tokens.length; i++) {
       const next = results[i]?.next;

@@ -2,10 +2,9 @@
  * On-disk cache of the random-weight GGUF models written by ./gguf-writer.ts: each (shape, quant, seed,
  * writer version) is generated once and reused afterwards.
  */
-import { existsSync, readFileSync } from "node:fs";
 import { stat } from "node:fs/promises";
-import { dirname, join, resolve, sep } from "node:path";
-import { fileURLToPath } from "node:url";
+import { resolve } from "node:path";
+import { defaultModelDir } from "./cache-dir.js";
 import {
   DEFAULT_SEED,
   GGUF_WRITER_VERSION,
@@ -21,37 +20,10 @@ export interface EnsureModelOptions {
   shape: string;
   quant: Quant;
   seed?: number;
-  /** Cache directory; defaults to `$LLMA_MODEL_DIR`, else `<repo or cwd>/.cache/llma/models`. */
+  /** Cache directory; defaults to `$LLMA_MODEL_DIR`, else `<cache dir>/models` (see ./cache-dir.ts). */
   dir?: string;
   /** Write progress in [0, 1]; only called when the file has to be generated. */
   onProgress?: (fraction: number) => void;
-}
-
-/** Root of this package's checkout (where its package.json is), unless it is installed under node_modules. */
-function findRepoRoot(): string | undefined {
-  let d = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(d, "package.json");
-    if (existsSync(pkg)) {
-      try {
-        if ((JSON.parse(readFileSync(pkg, "utf8")) as { name?: string }).name === "llma") {
-          return d.split(sep).includes("node_modules") ? undefined : d;
-        }
-      } catch {
-        // not a readable package.json: keep looking
-      }
-    }
-    const up = dirname(d);
-    if (up === d) return undefined;
-    d = up;
-  }
-}
-
-/** The directory ensureModel uses when `dir` is not given. */
-export function defaultModelDir(): string {
-  const env = process.env.LLMA_MODEL_DIR;
-  if (env) return resolve(env);
-  return join(findRepoRoot() ?? process.cwd(), ".cache", "llma", "models");
 }
 
 /** File name of a cached model; it encodes everything that determines the file's bytes. */

@@ -1,13 +1,14 @@
 /**
  * Headless SVG charts: vega-lite specs compiled to vega and rendered with the "none" renderer (no
- * canvas or browser needed; text widths are estimated).
+ * canvas or browser needed; text widths are estimated). vega and vega-lite (~12 MB) are imported only
+ * when a chart is rendered, so importing the bench modules (or llma) does not load them.
  */
-import * as vega from "vega";
-import { compile, type TopLevelSpec } from "vega-lite";
+import type { TopLevelSpec } from "vega-lite";
 import type { Matcher, PointResult } from "./simulate.js";
 
 /** Renders a vega-lite spec to an SVG document. */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const [vega, { compile }] = await Promise.all([import("vega"), import("vega-lite")]);
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: "none" });
   try {
     return await view.toSVG();

@@ -16,15 +16,19 @@ import type { PolicyName } from "../core/generate.js";
 import type { DecodeStep } from "../core/decoder.js";
 import type { TokenSequence } from "../core/model.js";
 import { requireApiKey } from "./auth.js";
-import { ChatRenderer } from "./chat.js";
+import { ChatRenderer } from "../backends/chat-template.js";
 import { enableCors } from "./cors.js";
 import { needsPlainSampler, needsSampler, runGeneration, type EngineRequest, type EngineResult, type Sampling } from "./engine.js";
-import { ApiError } from "./errors.js";
+import { ApiError, unsupported } from "./errors.js";
 import { Metrics } from "./metrics.js";
 import { QueueFullError, Scheduler, type Slot } from "./scheduler.js";
 import { registerPlayground } from "./ui-route.js";
 import { TraceRecorder, type ReferenceOrigin, type TraceEntry } from "./trace.js";
-import { parseChatRequest, parseCompletionRequest, type ChatMessage, type GenerationParams } from "./schemas.js";
+import { constraintsFor, logprobsAfterDecoding } from "./constrained.js";
+import { chatLogprobs, completionLogprobs } from "./logprobs.js";
+import { functionsOf, toChatHistory, toolPath } from "./tools.js";
+import { messageId, responseId, responseObject, ResponsesEventStream, translateResponsesRequest, type ResponsesEcho } from "./responses.js";
+import { parseChatRequest, parseCompletionRequest, type ChatMessage, type GenerationParams, type OutputOptions } from "./schemas.js";
 import { DEFAULT_TENANT, type AnswerCache } from "../store/answers.js";
 import type { DocumentStore, Passage } from "../store/documents.js";
 import { DEFAULT_CACHE_TOP } from "../store/rag.js";
@@ -91,12 +95,16 @@ export interface LlmaServer {
 export const DEFAULT_QUEUE = 64;
 export const DEFAULT_DRAIN_MS = 30_000;
 
-type Endpoint = "chat" | "completion";
+type Endpoint = "chat" | "completion" | "responses";
 /** llma's extra response fields, with the request's trace when it asked for one. */
 type ResponseInfo = Prepared["info"] & { trace?: readonly TraceEntry[] };
 
 interface Prepared {
   readonly params: GenerationParams;
+  /** Structured output and log probabilities (served by constrained decoding, not accelerated). */
+  readonly output: OutputOptions;
+  /** What a Responses API reply repeats from its request (that endpoint only). */
+  readonly echo?: ResponsesEcho;
   readonly engine: Omit<EngineRequest, "signal" | "onText" | "onStep">;
   /** Where each of engine.references came from (same order), to name a draft's source in llma.trace. */
   readonly referenceOrigins: readonly ReferenceOrigin[];
@@ -233,27 +241,43 @@ export function buildApp(options: ServerOptions): LlmaServer {
   /** Validated request -> prompt tokens, limits, sampling and reference sources. */
   function prepare(endpoint: Endpoint, body: unknown): Prepared {
     let params: GenerationParams;
+    let output: OutputOptions;
+    let echo: ResponsesEcho | undefined;
+    let tools: EngineRequest["tools"];
     let prompt: number[];
     let stop: readonly string[];
     let promptParam: string;
     /** The query the cache and retrieval key on: the last user message, or the completions prompt. */
     let query: string;
     let passages: Passage[] = [];
-    if (endpoint === "chat") {
-      const request = parseChatRequest(body);
+    if (endpoint === "chat" || endpoint === "responses") {
+      // The Responses API is chat with another request and response shape (see responses.ts).
+      const translated = endpoint === "responses" ? translateResponsesRequest(body) : undefined;
+      echo = translated?.echo;
+      const request = parseChatRequest(translated ? translated.chat : body);
       params = request;
+      output = request;
       query = [...request.messages].reverse().find((m) => m.role === "user")?.content ?? "";
       passages = retrieve(request.retrieveTop, query);
       // Retrieved passages go in as a system message ("docs:\n..."), after the request's own system messages.
-      const render = (kept: readonly Passage[]) => chat.render(withDocs(request.messages, kept));
+      // Offered tools are documented in the prompt as the chat wrapper does it (see tools.ts).
+      const functions = request.tools ? functionsOf(request.tools.tools) : undefined;
+      const render = (kept: readonly Passage[]) => chat.renderHistory(toChatHistory(withDocs(request.messages, kept)), functions);
       let rendered = render(passages);
       while (passages.length > 0 && !fits(rendered.tokens.length, request.maxTokens)) rendered = render((passages = passages.slice(0, -1)));
       prompt = rendered.tokens;
+      const path = toolPath(request.tools);
+      if (path) {
+        if (request.responseFormat.type !== "text") throw unsupported("response_format", "a structured format cannot be combined with tool calls (tool_choice \"none\" serves both)");
+        if (request.topLogprobs !== undefined) throw unsupported("logprobs", "log probabilities are not returned for tool calls (tool_choice \"none\" serves both)");
+        tools = { renderer: chat, messages: withDocs(request.messages, passages), request: request.tools!, path };
+      }
       stop = [...new Set([...request.stop, ...rendered.stop])];
       promptParam = "messages";
     } else {
       const request = parseCompletionRequest(body);
       params = request;
+      output = request;
       query = request.prompt;
       passages = retrieve(request.retrieveTop, query);
       // Retrieved passages go before the prompt, as the paper's template has them: "docs:\n...\n".
@@ -323,11 +347,15 @@ export function buildApp(options: ServerOptions): LlmaServer {
         app.log.warn(`answer cache lookup failed: ${(error as Error).message}`);
       }
     }
+    if (params.stream && output.topLogprobs !== undefined && endpoint === "responses")
+      throw new ApiError(400, "Unsupported 'top_logprobs': log probabilities are returned on non-streamed responses only; send stream: false", "top_logprobs", "unsupported_parameter");
     return {
       cacheAs,
       info,
       params,
       referenceOrigins,
+      output,
+      echo,
       engine: {
         prompt,
         maxTokens: params.maxTokens ?? room,
@@ -338,6 +366,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
         indexOutput: params.sources.output ?? defaults.output,
         policy,
         exactness,
+        ...(tools ? { tools } : {}),
       },
     };
   }
@@ -383,7 +412,9 @@ export function buildApp(options: ServerOptions): LlmaServer {
   async function handle(endpoint: Endpoint, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const prepared = prepare(endpoint, request.body);
     const { params } = prepared;
-    const accelerated = !needsPlainSampler(prepared.engine.sampling);
+    const constraints = await constraintsFor(model, prepared.output.responseFormat, prepared.output.topLogprobs);
+    const accelerated =
+      !needsPlainSampler(prepared.engine.sampling) && (!constraints || logprobsAfterDecoding(constraints, prepared.engine.sampling, params.stream)) && !prepared.engine.tools;
     const trace = params.trace ? new TraceRecorder(model, prepared.referenceOrigins, prepared.engine.prompt) : undefined;
     const onStep = trace && ((step: DecodeStep) => trace.record(step));
 
@@ -402,15 +433,17 @@ export function buildApp(options: ServerOptions): LlmaServer {
       let sequence: TokenSequence | undefined;
       try {
         sequence = await model.createSequence();
-        const id = `${endpoint === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID().replace(/-/g, "")}`;
+        const id = endpoint === "responses" ? responseId() : `${endpoint === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID().replace(/-/g, "")}`;
         const createdAt = Math.floor(Date.now() / 1000);
+        const responseParts = prepared.echo ? { id, messageId: messageId(), createdAt, model: modelName, echo: prepared.echo } : undefined;
         if (!params.stream) {
-          result = await runGeneration(model, sequence, { ...prepared.engine, signal: controller.signal, onStep });
+          result = await runGeneration(model, sequence, { ...prepared.engine, constraints, signal: controller.signal, onStep });
           // Cut short by a drain running out of time (a client that left gets nothing anyway).
           if (result.finishReason === "abort") throw shutDownError();
           cacheAnswer(prepared, result);
           reply.header("x-llma-accelerated", String(accelerated));
           const info = trace ? { ...prepared.info, trace: trace.entries } : prepared.info;
+          if (responseParts) return responseObject(responseParts, result, { ...stats(result), ...info });
           return endpoint === "chat" ? chatResponse(id, createdAt, result, info) : completionResponse(id, createdAt, result, info);
         }
 
@@ -427,6 +460,26 @@ export function buildApp(options: ServerOptions): LlmaServer {
         const send = (data: unknown) => {
           if (!res.destroyed && !res.writableEnded) res.write(`data: ${JSON.stringify(data)}\n\n`);
         };
+        if (responseParts) {
+          const events = new ResponsesEventStream(responseParts, (chunk) => {
+            if (!res.destroyed && !res.writableEnded) res.write(chunk);
+          });
+          events.start();
+          try {
+            result = await runGeneration(model, sequence!, { ...prepared.engine, constraints, signal: controller.signal, onText: (text) => events.delta(text) });
+          } catch (error) {
+            events.fail(new ApiError(500, `generation failed: ${(error as Error).message}`, null, "internal_error"));
+            res.end();
+            return reply;
+          }
+          if (result.finishReason === "abort") events.fail(shutDownError());
+          else {
+            cacheAnswer(prepared, result);
+            events.finish(result, { ...stats(result), ...prepared.info });
+          }
+          res.end();
+          return reply;
+        }
         const usageField = params.includeUsage ? { usage: null } : {};
         // The passes recorded since the last chunk ride on the next one (only when the request asked for them).
         const traceField = () => {
@@ -438,12 +491,19 @@ export function buildApp(options: ServerOptions): LlmaServer {
             ? { id, object: "chat.completion.chunk", created: createdAt, model: modelName, choices: [{ index: 0, logprobs: null, finish_reason: null, ...choice }], ...usageField, ...traceField() }
             : { id, object: "text_completion", created: createdAt, model: modelName, choices: [{ index: 0, logprobs: null, finish_reason: null, ...choice }], ...usageField, ...traceField() };
         if (endpoint === "chat") send(chunk({ delta: { role: "assistant", content: "" } }));
+        /** Text streamed so far (completions' logprobs text_offset counts from the start of the text). */
+        let streamedText = "";
         try {
           result = await runGeneration(model, sequence!, {
             ...prepared.engine,
+            constraints,
             signal: controller.signal,
             onStep,
-            onText: (text) => send(chunk(endpoint === "chat" ? { delta: { content: text } } : { text })),
+            onText: (text, entries) => {
+              const logprobs = entries ? (endpoint === "chat" ? chatLogprobs(entries) : completionLogprobs(entries, streamedText.length)) : undefined;
+              streamedText += text;
+              send(chunk(endpoint === "chat" ? { delta: { content: text }, ...(logprobs ? { logprobs } : {}) } : { text, ...(logprobs ? { logprobs } : {}) }));
+            },
           });
         } catch (error) {
           send(new ApiError(500, `generation failed: ${(error as Error).message}`, null, "internal_error").toJSON());
@@ -453,7 +513,8 @@ export function buildApp(options: ServerOptions): LlmaServer {
         if (result.finishReason === "abort") send(shutDownError().toJSON());
         else {
           cacheAnswer(prepared, result);
-          send(chunk(endpoint === "chat" ? { delta: {}, finish_reason: result.finishReason } : { text: "", finish_reason: result.finishReason }));
+          if (result.toolCalls) send(chunk({ delta: { tool_calls: toolCallsField(result).map((call, index) => ({ index, ...call })) } }));
+          send(chunk(endpoint === "chat" ? { delta: {}, finish_reason: finish(result) } : { text: "", finish_reason: result.finishReason }));
           if (params.includeUsage)
             send({ id, object: endpoint === "chat" ? "chat.completion.chunk" : "text_completion", created: createdAt, model: modelName, choices: [], usage: usage(result) });
           if (!res.destroyed && !res.writableEnded) res.write("data: [DONE]\n\n");
@@ -477,9 +538,9 @@ export function buildApp(options: ServerOptions): LlmaServer {
       object: "chat.completion",
       created: createdAt,
       model: modelName,
-      choices: [{ index: 0, message: { role: "assistant", content: result.text, refusal: null }, logprobs: null, finish_reason: finish(result) }],
+      choices: [{ index: 0, message: chatMessage(result), logprobs: result.logprobs ? chatLogprobs(result.logprobs) : null, finish_reason: finish(result) }],
       usage: usage(result),
-      llma: { ...stats(result), ...info },
+      llma: { ...stats(result), ...info, ...(result.partialToolCall ? { partial_tool_call: result.partialToolCall } : {}) },
     };
   }
 
@@ -489,7 +550,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
       object: "text_completion",
       created: createdAt,
       model: modelName,
-      choices: [{ index: 0, text: result.text, logprobs: null, finish_reason: finish(result) }],
+      choices: [{ index: 0, text: result.text, logprobs: result.logprobs ? completionLogprobs(result.logprobs) : null, finish_reason: finish(result) }],
       usage: usage(result),
       llma: { ...stats(result), ...info },
     };
@@ -497,6 +558,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
 
   app.post("/v1/chat/completions", (request, reply) => handle("chat", request, reply));
   app.post("/v1/completions", (request, reply) => handle("completion", request, reply));
+  app.post("/v1/responses", (request, reply) => handle("responses", request, reply));
 
   return {
     app,
@@ -549,8 +611,20 @@ function shutDownError(): ApiError {
   return new ApiError(503, "the server shut down before this generation finished; retry", null, "shutting_down", "service_unavailable");
 }
 
-function finish(result: EngineResult): "stop" | "length" {
+function finish(result: EngineResult): "stop" | "length" | "tool_calls" {
+  if (result.toolCalls && result.toolCalls.length > 0) return "tool_calls";
   return result.finishReason === "length" ? "length" : "stop";
+}
+
+/** The assistant message of a chat reply: its text, or its tool calls (content null, as OpenAI sends it). */
+function chatMessage(result: EngineResult) {
+  if (result.toolCalls && result.toolCalls.length > 0)
+    return { role: "assistant", content: result.text === "" ? null : result.text, refusal: null, tool_calls: toolCallsField(result) };
+  return { role: "assistant", content: result.partialToolCall ? null : result.text, refusal: null };
+}
+
+function toolCallsField(result: EngineResult) {
+  return (result.toolCalls ?? []).map((call) => ({ id: call.id, type: "function", function: { name: call.name, arguments: call.arguments } }));
 }
 
 /** OpenAI's usage block; prediction counts are llma's drafted tokens accepted/rejected by verification. */

@@ -13,7 +13,11 @@ import { generate, type PolicyName } from "../core/generate.js";
 import type { TokenSequence } from "../core/model.js";
 import { OutputText } from "../core/output-text.js";
 import { randomSeed } from "../core/sampling.js";
+import { logprobsAfterDecoding, runConstrained, type Constraints } from "./constrained.js";
+import { greedyLogprobs } from "./logprobs-pass.js";
+import type { TokenLogprob } from "./logprobs.js";
 import type { GenerationMode } from "./metrics.js";
+import { runAutoTools, runForcedCall, type ToolCall, type ToolRun } from "./tools.js";
 
 export interface Sampling {
   readonly temperature: number;
@@ -45,9 +49,14 @@ export interface EngineRequest {
   /** Default "strict" (see core/exactness.ts). */
   readonly exactness?: ExactnessMode;
   readonly signal: AbortSignal;
-  readonly onText?: (text: string) => void;
+  /** Streamed text; under constraints with logprobs, the entries of the tokens behind this piece come with it. */
+  readonly onText?: (text: string, logprobs?: readonly TokenLogprob[]) => void;
   /** After every forward pass, before its text (llma.trace); on the plain sampler's path one token a pass, no drafts. */
   readonly onStep?: (step: DecodeStep) => void;
+  /** A grammar or log probabilities: decoded plainly by node-llama-cpp's sampler (see constrained.ts). */
+  readonly constraints?: Constraints;
+  /** A tool call to force or to let the model decide ("auto"); see tools.ts. */
+  readonly tools?: ToolRun & { readonly path: "forced" | "auto" };
 }
 
 export type FinishReason = "stop" | "length" | "abort";
@@ -68,6 +77,12 @@ export interface EngineResult {
   readonly seed?: number;
   /** Whether the text is guaranteed identical to plain decoding (absent: unknown). */
   readonly exact?: boolean;
+  /** Per generated token, when the request asked for log probabilities. */
+  readonly logprobs?: readonly TokenLogprob[];
+  /** The tool calls of the reply (finish_reason "tool_calls"). */
+  readonly toolCalls?: readonly ToolCall[];
+  /** A forced call that max_tokens cut short: what was written of it. */
+  readonly partialToolCall?: { readonly name: string; readonly arguments: string };
 }
 
 /** How many generated tokens the penalties look back over when the request does not say (repeat_last_n). */
@@ -107,6 +122,14 @@ function hasPenalties(sampling: Sampling): boolean {
 
 export async function runGeneration(model: LlamaCppModel, sequence: TokenSequence, request: EngineRequest): Promise<EngineResult> {
   const { sampling } = request;
+  if (request.tools) return request.tools.path === "forced" ? runForcedCall(model, sequence, request, request.tools) : runAutoTools(model, sequence, request, request.tools);
+  if (request.constraints && logprobsAfterDecoding(request.constraints, sampling, request.onText !== undefined)) {
+    const result = await runGeneration(model, sequence, { ...request, constraints: undefined });
+    if (result.finishReason === "abort") return result;
+    const { entries, passes } = await greedyLogprobs(model, sequence, request.prompt, result.tokens ?? [], request.constraints.topLogprobs ?? 0);
+    return { ...result, logprobs: entries, forwardPasses: result.forwardPasses + passes };
+  }
+  if (request.constraints) return runConstrained(model, sequence, request, request.constraints);
   if (sampling && needsPlainSampler(sampling)) return sample(model, sequence, request, sampling);
   const sampled = sampling !== undefined && sampling.temperature > 0;
   const result = await generate(model, {

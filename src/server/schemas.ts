@@ -5,10 +5,13 @@
  * rejected (a silently different answer would be worse than an error).
  */
 import { z } from "zod";
-import { ApiError, unsupported } from "./errors.js";
+import { ApiError, invalid, unsupported } from "./errors.js";
 import { rejectUnknownFields } from "./fields.js";
+import { MAX_TOP_LOGPROBS } from "./logprobs.js";
+import { parseResponseFormat, type ResponseFormat } from "./structured.js";
+import { parseToolCalls, parseTools, type ConversationMessage, type ToolRequest } from "./tools.js";
 
-const MESSAGE_ROLES = ["system", "developer", "user", "assistant"] as const;
+const MESSAGE_ROLES = ["system", "developer", "user", "assistant", "tool"] as const;
 export type MessageRole = (typeof MESSAGE_ROLES)[number];
 
 /**
@@ -56,11 +59,12 @@ const message = z.looseObject({
     error: (issue) =>
       issue.input === undefined
         ? "missing: every message needs a role"
-        : `unknown role ${JSON.stringify(issue.input)}: use system, developer, user or assistant (tool and function messages are not supported)`,
+        : `unknown role ${JSON.stringify(issue.input)}: use system, developer, user, assistant or tool (function messages are not supported: use tool messages)`,
   }),
   content: textContent("\n", true),
   name: z.string().nullish(),
   tool_calls: z.array(z.unknown()).nullish(),
+  tool_call_id: z.string().nullish(),
   function_call: z.unknown().optional(),
 });
 
@@ -126,7 +130,7 @@ const chatSchema = z.looseObject({
   functions: z.array(z.unknown()).nullish(),
   tool_choice: z.unknown().optional(),
   function_call: z.unknown().optional(),
-  response_format: z.looseObject({ type: z.string() }).nullish(),
+  response_format: z.unknown().optional(),
   audio: z.unknown().optional(),
 });
 
@@ -139,12 +143,11 @@ const completionSchema = z.looseObject({
   suffix: z.string().nullish(),
   best_of: z.number().int().nullish(),
   logprobs: z.number().int().nullish(),
+  response_format: z.unknown().optional(),
 });
 
-export interface ChatMessage {
-  readonly role: MessageRole;
-  readonly content: string;
-}
+/** A chat message; assistant messages may carry tool calls, tool messages answer one (see tools.ts). */
+export type ChatMessage = ConversationMessage;
 
 /** What both endpoints ask of the generator, validated and with OpenAI's defaults resolved. */
 export interface GenerationParams {
@@ -193,10 +196,26 @@ export interface GenerationParams {
 
 export interface ChatRequest extends GenerationParams {
   readonly messages: readonly ChatMessage[];
+  /** `tools` and `tool_choice` (absent: no tools). */
+  readonly tools?: ToolRequest;
 }
 
 export interface CompletionRequest extends GenerationParams {
   readonly prompt: string;
+}
+
+/** What both endpoints may ask beyond plain text (served by constrained decoding, see constrained.ts). */
+export interface OutputOptions {
+  /** Structured output (`response_format`). */
+  readonly responseFormat: ResponseFormat;
+  /** Alternatives per token when log probabilities are asked for (absent: none asked). */
+  readonly topLogprobs?: number;
+}
+
+/** `top_logprobs` / completions' `logprobs`: an integer 0..20. */
+function topLogprobsCount(value: number, param: string): number {
+  if (value < 0 || value > MAX_TOP_LOGPROBS) throw invalid(param, `expected an integer from 0 to ${MAX_TOP_LOGPROBS}, got ${value}`);
+  return value;
 }
 
 /** Zod issues -> one 400 that names the first problem's field (OpenAI style: `param` is its path). */
@@ -267,37 +286,42 @@ function commonParams(body: z.infer<typeof chatSchema> | z.infer<typeof completi
   };
 }
 
-export function parseChatRequest(body: unknown): ChatRequest {
+export function parseChatRequest(body: unknown): ChatRequest & OutputOptions {
   const parsed = parse(chatSchema, body);
-  if (parsed.logprobs) throw unsupported("logprobs", "log probabilities are not returned by this server");
-  if (parsed.top_logprobs) throw unsupported("top_logprobs", "log probabilities are not returned by this server");
-  if (parsed.tools && parsed.tools.length > 0) throw unsupported("tools", "tool calling is not supported");
-  if (parsed.functions && parsed.functions.length > 0) throw unsupported("functions", "function calling is not supported");
-  if (parsed.tool_choice != null && parsed.tool_choice !== "none" && parsed.tool_choice !== "auto")
-    throw unsupported("tool_choice", "tool calling is not supported");
-  if (parsed.response_format && parsed.response_format.type !== "text")
-    throw unsupported("response_format", `only {type: "text"} is supported, got ${JSON.stringify(parsed.response_format.type)}`);
+  if (parsed.top_logprobs != null && !parsed.logprobs) throw invalid("top_logprobs", "top_logprobs needs logprobs: true");
+  const topLogprobs = parsed.logprobs ? topLogprobsCount(parsed.top_logprobs ?? 0, "top_logprobs") : undefined;
+  if (parsed.functions && parsed.functions.length > 0) throw unsupported("functions", "the deprecated functions field is not supported: send tools");
+  if (parsed.function_call != null) throw unsupported("function_call", "the deprecated function_call field is not supported: send tool_choice");
+  const tools = parseTools(parsed.tools, parsed.tool_choice);
   if (parsed.audio != null) throw unsupported("audio", "audio output is not supported");
-  parsed.messages.forEach((m, i) => {
-    if ((m.tool_calls && m.tool_calls.length > 0) || m.function_call != null)
-      throw unsupported(`messages[${i}].tool_calls`, "tool calling is not supported");
+  const messages = parsed.messages.map((m, i): ChatMessage => {
+    if (m.function_call != null) throw unsupported(`messages[${i}].function_call`, "the deprecated function_call is not supported: send tool_calls");
+    if (m.tool_calls != null && m.role !== "assistant") throw invalid(`messages[${i}].tool_calls`, "only assistant messages carry tool calls");
+    if (m.role === "tool" && !m.tool_call_id) throw new ApiError(400, `Missing required parameter: 'messages[${i}].tool_call_id'.`, `messages[${i}].tool_call_id`, "missing_required_parameter");
+    if (m.role !== "tool" && m.tool_call_id != null) throw invalid(`messages[${i}].tool_call_id`, "only tool messages answer a tool call");
+    const toolCalls = m.tool_calls && m.tool_calls.length > 0 ? parseToolCalls(m.tool_calls, `messages[${i}].tool_calls`) : undefined;
+    return { role: m.role, content: m.content, ...(toolCalls ? { toolCalls } : {}), ...(m.tool_call_id ? { toolCallId: m.tool_call_id } : {}) };
   });
   if (parsed.max_tokens != null && parsed.max_completion_tokens != null && parsed.max_tokens !== parsed.max_completion_tokens)
     throw new ApiError(400, "Invalid 'max_tokens': max_tokens and max_completion_tokens disagree; send one of them", "max_tokens", "invalid_value");
   return {
     ...commonParams(parsed, parsed.max_completion_tokens ?? parsed.max_tokens),
-    messages: parsed.messages.map((m) => ({ role: m.role, content: m.content })),
+    messages,
+    ...(tools ? { tools } : {}),
+    responseFormat: parseResponseFormat(parsed.response_format),
+    topLogprobs,
   };
 }
 
-export function parseCompletionRequest(body: unknown): CompletionRequest {
+export function parseCompletionRequest(body: unknown): CompletionRequest & OutputOptions {
   const parsed = parse(completionSchema, body);
   if (parsed.echo) throw unsupported("echo", "echoing the prompt is not supported");
   if (parsed.suffix) throw unsupported("suffix", "insertion (suffix) is not supported");
   if (parsed.best_of != null && parsed.best_of !== 1) throw unsupported("best_of", `only best_of = 1 is supported, got ${parsed.best_of}`);
-  if (parsed.logprobs) throw unsupported("logprobs", "log probabilities are not returned by this server");
   return {
     ...commonParams(parsed, parsed.max_tokens),
     prompt: typeof parsed.prompt === "string" ? parsed.prompt : parsed.prompt[0],
+    responseFormat: parseResponseFormat(parsed.response_format),
+    topLogprobs: parsed.logprobs != null ? topLogprobsCount(parsed.logprobs, "logprobs") : undefined,
   };
 }

@@ -94,8 +94,8 @@ describe("exactness probe", () => {
   }, 120_000);
 
   it("LlamaCppModel.load probes by default and keeps the verdict on the model", async () => {
-    const previous = process.env.LLMA_MODEL_DIR;
-    process.env.LLMA_MODEL_DIR = dir; // the default cache file lives in the model directory
+    const previous = process.env.LLMA_CACHE_DIR;
+    process.env.LLMA_CACHE_DIR = dir; // the default cache file lives in llma's cache directory
     try {
       const model = await LlamaCppModel.load({ model: path, threads: 1, contextSize: 512 });
       try {
@@ -108,8 +108,8 @@ describe("exactness probe", () => {
       const cached = JSON.parse(await readFile(join(dir, "exactness.json"), "utf8")) as Record<string, unknown>;
       expect(Object.keys(cached)).toHaveLength(1);
     } finally {
-      if (previous === undefined) delete process.env.LLMA_MODEL_DIR;
-      else process.env.LLMA_MODEL_DIR = previous;
+      if (previous === undefined) delete process.env.LLMA_CACHE_DIR;
+      else process.env.LLMA_CACHE_DIR = previous;
     }
   }, 120_000);
 

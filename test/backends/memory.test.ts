@@ -1,6 +1,6 @@
 /**
  * node-llama-cpp 3.21 leaves a vocabulary-sized native buffer per controlledEvaluate call to the
- * garbage collector (see reportNativeGarbage in llama-cpp.ts). Without llma's collection a server's
+ * garbage collector (see src/backends/native-garbage.ts). Without llma's collection a server's
  * memory grew by gigabytes; this checks that many passes on parallel sequences keep RSS bounded.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -185,8 +185,8 @@ describe("unknown and bad fields", () => {
     ["/v1/completions", { repeat_penalty: 0 }, "repeat_penalty", "invalid_value", /Invalid 'repeat_penalty'/],
     ["/v1/completions", { repeat_last_n: -2 }, "repeat_last_n", "invalid_value", /Invalid 'repeat_last_n'/],
     ["/v1/chat/completions", { penalize_nl: "yes" }, "penalize_nl", "invalid_value", /Invalid 'penalize_nl'/],
-    // Not served yet: the same clear 400 as before.
-    ["/v1/chat/completions", { response_format: { type: "json_object" } }, "response_format", "unsupported_parameter", /only \{type: "text"\}/],
+    // Known and not served: its own clear 400, not the unknown-field one.
+    ["/v1/chat/completions", { functions: [{ name: "f", parameters: {} }] }, "functions", "unsupported_parameter", /Unsupported 'functions'/],
   ] as const)("%s %j: 400 naming the field", async (path, body, param, code, message) => {
     const error = await rejection(path, body);
     expect(error.param).toBe(param);

@@ -271,7 +271,7 @@ describe("llma serve: OpenAI-compatible API", () => {
     ["missing messages", "/v1/chat/completions", { model: "tiny" }, 400, "messages", /Missing required parameter: 'messages'/],
     ["messages of the wrong type", "/v1/chat/completions", { messages: "hi" }, 400, "messages", /'messages'.*expected array/],
     ["no messages", "/v1/chat/completions", { messages: [] }, 400, "messages", /at least one message/],
-    ["an unknown role", "/v1/chat/completions", { messages: [{ role: "tool", content: "x" }] }, 400, "messages[0].role", /unknown role "tool"/],
+    ["an unknown role", "/v1/chat/completions", { messages: [{ role: "function", content: "x" }] }, 400, "messages[0].role", /unknown role "function"/],
     ["content of the wrong type", "/v1/chat/completions", { messages: [{ role: "user", content: 5 }] }, 400, "messages[0].content", /expected a string or an array of text parts/],
     ["an image part", "/v1/chat/completions", { messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] }, 400, "messages[0].content[0].type", /only text content parts/],
     ["n > 1", "/v1/chat/completions", { messages: [{ role: "user", content: "x" }], n: 2 }, 400, "n", /only n = 1 is supported, got 2/],
@@ -283,7 +283,7 @@ describe("llma serve: OpenAI-compatible API", () => {
     ["an empty stop string", "/v1/chat/completions", { messages: [{ role: "user", content: "x" }], stop: [""] }, 400, "stop", /stop strings must not be empty/],
     ["a wrong prediction type", "/v1/chat/completions", { messages: [{ role: "user", content: "x" }], prediction: { type: "text", content: "x" } }, 400, "prediction.type", /only \{type: "content"\} predictions/],
     ["an unknown llma switch", "/v1/chat/completions", { messages: [{ role: "user", content: "x" }], llma: { bogus: true } }, 400, "llma", /bogus/],
-    ["tools", "/v1/chat/completions", { messages: [{ role: "user", content: "x" }], tools: [{ type: "function", function: { name: "f" } }] }, 400, "tools", /tool calling is not supported/],
+    ["a non-function tool", "/v1/chat/completions", { messages: [{ role: "user", content: "x" }], tools: [{ type: "web_search" }] }, 400, "tools[0].type", /only function tools are supported/],
     ["a missing prompt", "/v1/completions", { max_tokens: 4 }, 400, "prompt", /Missing required parameter: 'prompt'/],
     ["an unknown route", "/v1/embeddings", { input: "x" }, 404, null, /Unknown request URL: POST \/v1\/embeddings/],
   ])("rejects %s with an OpenAI-style error naming it", async (_name, path, body, status, param, message) => {
