@@ -4,8 +4,9 @@ import { KV_CACHE_TYPES, LlamaCppModel, resolveKvCacheType } from "../backends/l
 import { resolveExactnessMode } from "../core/exactness.js";
 import { POLICY_NAMES, type PolicyName } from "../core/generate.js";
 import { buildApp, DEFAULT_DRAIN_MS, DEFAULT_QUEUE } from "../server/app.js";
+import { resolveAccessOptions } from "../server/access-options.js";
 import { DEFAULT_MAX_ENTRIES } from "../store/answers.js";
-import { integerOption, log } from "./options.js";
+import { collect, integerOption, log } from "./options.js";
 import { openServeStores } from "./serve-stores.js";
 
 interface ServeCliOptions {
@@ -33,6 +34,8 @@ interface ServeCliOptions {
   cacheSize: number;
   kvType: string;
   exactness: string;
+  apiKey?: string;
+  cors?: string[];
   ui: boolean;
 }
 
@@ -68,6 +71,8 @@ export function serveCommand(): Command {
     .option("--cache-size <n>", "most answers the cache keeps (least recently used evicted)", integerOption("--cache-size", 1, 1e9), DEFAULT_MAX_ENTRIES)
     .option("--store-optional", "start even when --store or --docs cannot be opened (without it; a PostgreSQL store is retried on every request)")
     .option("--docs <db>", "document store made by `llma index` (SQLite file or postgres:// URL): requests with llma.retrieve get its top passages as context and references")
+    .option("--api-key <key>", "require 'Authorization: Bearer KEY' on every route but GET /health (default: $LLMA_API_KEY, else no key)")
+    .option("--cors <origins>", "allow browser calls from these origins (comma list or repeated; * for any); default: no CORS headers", collect)
     .option("--no-ui", "do not serve the playground page at GET / (the API is unchanged)")
     .option("--log-requests", "log every request to stderr (JSON lines)")
     .option("--gpu", "use a GPU if node-llama-cpp finds one")
@@ -87,6 +92,8 @@ Example:
         throw new Error(`unknown --policy ${JSON.stringify(options.policy)}: use one of ${POLICY_NAMES.join(", ")}`);
       const exactness = resolveExactnessMode(options.exactness);
       const kvCacheType = resolveKvCacheType(options.kvType);
+      // Before the model loads: a bad key or origin fails at once.
+      const access = resolveAccessOptions({ apiKey: options.apiKey, cors: options.cors, env: process.env });
       // The stores first: a bad store file fails before the model loads.
       const stores = await openServeStores({ ...options, storeOptional: options.storeOptional ?? false }, (line) => log(`llma serve: warning: ${line}`));
       const { answerCache, documents } = stores;
@@ -123,6 +130,7 @@ Example:
           answerCache,
           cacheReferences: options.cacheReferences,
           documents,
+          ...access,
           ui: options.ui,
         });
         const running = server;
@@ -132,7 +140,8 @@ Example:
         });
         const url = await running.listen({ host: options.host, port: options.port });
         log(
-          `llma serve: listening on ${url}${options.ui ? ` (playground: ${url}/)` : ""} (model ${running.modelName}, ${options.parallel} parallel, queue ${options.queue}, context ${model.contextSize}, ${model.threads} threads)`,
+          `llma serve: listening on ${url}${options.ui ? ` (playground: ${url}/)` : ""} (model ${running.modelName}, ${options.parallel} parallel, queue ${options.queue}, context ${model.contextSize}, ${model.threads} threads` +
+            `${access.apiKey !== undefined ? ", API key required" : ""}${access.corsOrigins ? `, CORS for ${access.corsOrigins.join(", ")}` : ""})`,
         );
         const signal = await stopped;
         log(`llma serve: ${signal}: draining (${running.scheduler.active} generating, ${running.scheduler.queued} queued; at most ${options.drainTimeout} ms)...`);

@@ -6,6 +6,7 @@
  * conversation (the prompt) and the output so far.
  */
 import { randomUUID } from "node:crypto";
+import type { OutgoingHttpHeaders } from "node:http";
 import { basename } from "node:path";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { ChatWrapper } from "node-llama-cpp";
@@ -14,7 +15,9 @@ import { resolveExactnessMode, type ExactnessMode } from "../core/exactness.js";
 import type { PolicyName } from "../core/generate.js";
 import type { DecodeStep } from "../core/decoder.js";
 import type { TokenSequence } from "../core/model.js";
+import { requireApiKey } from "./auth.js";
 import { ChatRenderer } from "../backends/chat-template.js";
+import { enableCors } from "./cors.js";
 import { needsPlainSampler, needsSampler, runGeneration, type EngineRequest, type EngineResult, type Sampling } from "./engine.js";
 import { ApiError, unsupported } from "./errors.js";
 import { Metrics } from "./metrics.js";
@@ -69,6 +72,10 @@ export interface ServerOptions {
   readonly cacheTop?: number;
   /** Document store (`llma serve --docs`): requests with `llma.retrieve` get its top passages as context. */
   readonly documents?: PassageStore;
+  /** Every route but GET /health needs `Authorization: Bearer apiKey` (default: no key). */
+  readonly apiKey?: string;
+  /** Origins allowed to call from a browser (CORS; `*`: any; default: none, no CORS headers). */
+  readonly corsOrigins?: readonly string[];
   /** Serve the playground page at `GET /` (default true; `llma serve --no-ui`). */
   readonly ui?: boolean;
 }
@@ -167,6 +174,9 @@ export function buildApp(options: ServerOptions): LlmaServer {
     }
   });
 
+  if (options.corsOrigins !== undefined) enableCors(app, options.corsOrigins);
+  if (options.apiKey !== undefined) requireApiKey(app, options.apiKey);
+
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
     if (error instanceof ApiError) {
       for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
@@ -230,7 +240,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
 
   if (options.ui ?? true) registerPlayground(app);
 
-  app.get("/metrics", async (_request, reply) => reply.type("text/plain; version=0.0.4; charset=utf-8").send(metrics.render() + storeHealth.render()));
+  app.get("/metrics", async (_request, reply) => reply.type(metrics.contentType).send((await metrics.render()) + storeHealth.render()));
 
   /** Validated request -> prompt tokens, limits, sampling and reference sources. */
   async function prepare(endpoint: Endpoint, body: unknown): Promise<Prepared> {
@@ -305,10 +315,15 @@ export function buildApp(options: ServerOptions): LlmaServer {
 
     const sampling: Sampling = {
       temperature: params.temperature ?? defaults.temperature,
+      topK: params.topK,
       topP: params.topP,
+      minP: params.minP,
       seed: params.seed,
       frequencyPenalty: params.frequencyPenalty,
       presencePenalty: params.presencePenalty,
+      repeatPenalty: params.repeatPenalty,
+      penaltyWindow: params.repeatLastN,
+      penalizeNewline: params.penalizeNewline,
       logitBias: params.logitBias,
     };
     const references: (string | readonly number[])[] = [];
@@ -448,6 +463,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
         reply.hijack();
         const res = reply.raw;
         res.writeHead(200, {
+          ...(reply.getHeaders() as OutgoingHttpHeaders), // CORS headers, set by the onRequest hook
           "content-type": "text/event-stream; charset=utf-8",
           "cache-control": "no-cache",
           connection: closing ? "close" : "keep-alive",

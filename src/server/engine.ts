@@ -1,9 +1,9 @@
 /**
- * Runs one request on one sequence. Greedy requests and sampled ones (temperature > 0, top_p, seed) go
- * through llma's generate(): lossless, accelerated by references (a sampled text is exactly the one plain
- * sampling gives with the same seed, see core/sampling.ts). Requests that bend the distribution with
- * state llma does not model (frequency/presence penalties, logit bias) go through node-llama-cpp's own
- * sampler on the same sequence: correct output, no acceleration.
+ * Runs one request on one sequence. Greedy requests and sampled ones (temperature > 0, top_k, top_p,
+ * min_p, seed) go through llma's generate(): lossless, accelerated by references (a sampled text is
+ * exactly the one plain sampling gives with the same seed, see core/sampling.ts). Requests that bend the
+ * distribution with state llma does not model (repeat/frequency/presence penalties, logit bias) go
+ * through node-llama-cpp's own sampler on the same sequence: correct output, no acceleration.
  */
 import { TokenBias, type LlamaContextSequence, type Token } from "node-llama-cpp";
 import type { LlamaCppModel } from "../backends/llama-cpp.js";
@@ -21,10 +21,18 @@ import { runAutoTools, runForcedCall, type ToolCall, type ToolRun } from "./tool
 
 export interface Sampling {
   readonly temperature: number;
+  readonly topK?: number;
   readonly topP?: number;
+  readonly minP?: number;
   readonly seed?: number;
   readonly frequencyPenalty?: number;
   readonly presencePenalty?: number;
+  /** llama.cpp's repeat penalty (absent or 1: off). */
+  readonly repeatPenalty?: number;
+  /** Generated tokens the penalties look back over (absent: PENALTY_WINDOW; 0: penalties off; "all": the whole output). */
+  readonly penaltyWindow?: number | "all";
+  /** Whether the penalties count the newline token (absent: true). */
+  readonly penalizeNewline?: boolean;
   readonly logitBias?: ReadonlyMap<number, number>;
 }
 
@@ -77,7 +85,7 @@ export interface EngineResult {
   readonly partialToolCall?: { readonly name: string; readonly arguments: string };
 }
 
-/** How many generated tokens frequency/presence penalties look back over. */
+/** How many generated tokens the penalties look back over when the request does not say (repeat_last_n). */
 export const PENALTY_WINDOW = 256;
 
 export function finishReason(stop: StopReason): FinishReason {
@@ -103,7 +111,13 @@ export function needsSampler(sampling: Sampling): boolean {
  * logit bias. Plain temperature / top_p sampling is accelerated losslessly.
  */
 export function needsPlainSampler(sampling: Sampling | undefined): boolean {
-  return !!sampling && (!!sampling.frequencyPenalty || !!sampling.presencePenalty || (sampling.logitBias?.size ?? 0) > 0);
+  return !!sampling && (hasPenalties(sampling) || (sampling.logitBias?.size ?? 0) > 0);
+}
+
+/** Whether any penalty is on (a window of 0 turns them all off, as llama.cpp's repeat_last_n 0 does). */
+function hasPenalties(sampling: Sampling): boolean {
+  const penalized = !!sampling.frequencyPenalty || !!sampling.presencePenalty || (sampling.repeatPenalty !== undefined && sampling.repeatPenalty !== 1);
+  return penalized && sampling.penaltyWindow !== 0;
 }
 
 export async function runGeneration(model: LlamaCppModel, sequence: TokenSequence, request: EngineRequest): Promise<EngineResult> {
@@ -131,8 +145,9 @@ export async function runGeneration(model: LlamaCppModel, sequence: TokenSequenc
     onText: request.onText,
     onStep: request.onStep,
     sequence,
-    // OpenAI's sampler: the whole distribution (no top-k), top_p 1 unless given.
-    ...(sampled ? { temperature: sampling.temperature, topP: sampling.topP, seed: sampling.seed } : {}),
+    // OpenAI's sampler (the whole distribution, top_p 1) unless top_k / min_p are given. At temperature 0
+    // they cannot change the output (the most likely token survives every filter), so greedy ignores them.
+    ...(sampled ? { temperature: sampling.temperature, topK: sampling.topK, topP: sampling.topP, minP: sampling.minP, seed: sampling.seed } : {}),
   });
   const { stats } = result;
   return {
@@ -170,7 +185,13 @@ async function sample(model: LlamaCppModel, sequence: TokenSequence, request: En
   let passes = 0;
   let stop: StopReason | undefined = signal.aborted ? "abort" : undefined;
 
-  const penalties = !!sampling.frequencyPenalty || !!sampling.presencePenalty;
+  const penalties = hasPenalties(sampling);
+  const window = sampling.penaltyWindow === undefined ? PENALTY_WINDOW : sampling.penaltyWindow === "all" ? maxTokens : sampling.penaltyWindow;
+  const newline = sampling.penalizeNewline === false ? model.model.tokens.nl : undefined;
+  const punished = () => {
+    const recent = generated.slice(-window) as Token[];
+    return newline === undefined ? recent : recent.filter((token) => token !== newline);
+  };
   const seed = sampling.temperature > 0 ? (sampling.seed ?? randomSeed()) : undefined;
   const bias = sampling.logitBias;
   const flush = (final: boolean) => {
@@ -179,18 +200,18 @@ async function sample(model: LlamaCppModel, sequence: TokenSequence, request: En
   };
   if (!stop) {
     const tokens = inner.evaluate(prompt.slice(cached) as Token[], {
-      // OpenAI's sampler: the whole distribution (no top-k), top_p 1 unless given.
+      // OpenAI's sampler (the whole distribution, top_p 1) unless top_k / min_p are given.
       temperature: sampling.temperature,
-      topK: 0,
+      topK: sampling.topK ?? 0,
       topP: sampling.topP ?? 1,
-      minP: 0,
+      minP: sampling.minP ?? 0,
       seed,
       yieldEogToken: true,
       repeatPenalty: penalties
         ? {
-            punishTokens: () => generated.slice(-PENALTY_WINDOW) as Token[],
-            maxPunishTokens: PENALTY_WINDOW,
-            penalty: 1,
+            punishTokens: punished,
+            maxPunishTokens: window,
+            penalty: sampling.repeatPenalty ?? 1,
             frequencyPenalty: sampling.frequencyPenalty ?? 0,
             presencePenalty: sampling.presencePenalty ?? 0,
           }

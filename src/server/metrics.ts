@@ -1,11 +1,14 @@
 /**
- * Prometheus metrics in the text exposition format (version 0.0.4), written by hand.
+ * Prometheus metrics (prom-client), one Registry per server: two servers in a process (tests, a
+ * library user running several models) never share or overwrite each other's series.
  * Tokens per forward pass = llma_generated_tokens_total / llma_forward_passes_total (per mode).
  */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
 export const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300] as const;
 
 export type GenerationMode = "accelerated" | "sampled";
+const GENERATION_MODES: readonly GenerationMode[] = ["accelerated", "sampled"];
 
 export interface GenerationRecord {
   readonly mode: GenerationMode;
@@ -19,19 +22,6 @@ export interface GenerationRecord {
   readonly finishReason: string;
 }
 
-class Histogram {
-  readonly counts: number[] = LATENCY_BUCKETS.map(() => 0);
-  count = 0;
-  sum = 0;
-  observe(value: number): void {
-    this.count++;
-    this.sum += value;
-    LATENCY_BUCKETS.forEach((bound, i) => {
-      if (value <= bound) this.counts[i]++;
-    });
-  }
-}
-
 export interface Gauges {
   readonly queueLength: number;
   readonly activeRequests: number;
@@ -39,38 +29,78 @@ export interface Gauges {
   readonly queueLimit: number;
 }
 
+type ModeCounter = Counter<"mode">;
+
 export class Metrics {
-  private readonly requests = new Map<string, number>();
-  private readonly latency = new Map<string, Histogram>();
-  private readonly generations = new Map<string, number>();
-  private readonly byMode = new Map<GenerationMode, { prompt: number; cached: number; generated: number; passes: number; drafted: number; accepted: number }>();
-  private aborted = 0;
+  readonly registry = new Registry();
+  private readonly requests: Counter<"endpoint" | "status">;
+  private readonly latency: Histogram<"endpoint">;
+  private readonly generations: Counter<"mode" | "finish_reason">;
+  private readonly aborted: Counter;
+  private readonly perMode: { readonly pick: (record: GenerationRecord) => number; readonly counter: ModeCounter }[];
   private recentLatency = 0;
 
-  constructor(private readonly gauges: () => Gauges) {}
+  constructor(gauges: () => Gauges) {
+    const registers = [this.registry];
+    this.requests = new Counter({ name: "llma_requests_total", help: "HTTP requests by endpoint and status code.", labelNames: ["endpoint", "status"], registers });
+    this.latency = new Histogram({
+      name: "llma_request_duration_seconds",
+      help: "HTTP request latency (for streams: until the last byte).",
+      labelNames: ["endpoint"],
+      buckets: [...LATENCY_BUCKETS],
+      registers,
+    });
+    this.generations = new Counter({
+      name: "llma_generations_total",
+      help: "Generations by mode (accelerated: lossless LLMA, greedy or sampled; sampled: node-llama-cpp's sampler, for penalties and logit_bias) and finish reason.",
+      labelNames: ["mode", "finish_reason"],
+      registers,
+    });
+    this.aborted = new Counter({ name: "llma_generations_aborted_total", help: "Generations stopped because the client went away.", registers });
+    const modeCounter = (name: string, help: string): ModeCounter => {
+      const counter = new Counter({ name, help, labelNames: ["mode"], registers });
+      // Both modes from the start: a rate over a series that appears later misses its first increments.
+      for (const mode of GENERATION_MODES) counter.inc({ mode }, 0);
+      return counter;
+    };
+    this.perMode = [
+      { counter: modeCounter("llma_prompt_tokens_total", "Prompt tokens."), pick: (r) => r.promptTokens },
+      { counter: modeCounter("llma_prompt_tokens_cached_total", "Prompt tokens whose KV cache was reused from the slot's previous request."), pick: (r) => r.cachedPromptTokens },
+      { counter: modeCounter("llma_generated_tokens_total", "Generated (completion) tokens."), pick: (r) => r.generatedTokens },
+      { counter: modeCounter("llma_forward_passes_total", "Model forward passes (the prompt's included); tokens per pass = generated / passes."), pick: (r) => r.forwardPasses },
+      {
+        counter: modeCounter("llma_draft_tokens_accepted_total", "Drafted (copied) tokens the model's own choice (greedy or seeded sample) confirmed."),
+        pick: (r) => r.acceptedTokens,
+      },
+      { counter: modeCounter("llma_draft_tokens_rejected_total", "Drafted (copied) tokens verification threw away."), pick: (r) => r.draftedTokens - r.acceptedTokens },
+    ];
+    // Gauges read the scheduler when scraped, so they are never stale.
+    const gauge = (name: string, help: string, read: (g: Gauges) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read(gauges()));
+        },
+      });
+    gauge("llma_queue_length", "Requests waiting for a slot.", (g) => g.queueLength);
+    gauge("llma_queue_limit", "Most requests that may wait; more are refused with 429.", (g) => g.queueLimit);
+    gauge("llma_active_requests", "Requests generating now (each holds one slot).", (g) => g.activeRequests);
+    gauge("llma_slots", "Parallel sequences (slots).", (g) => g.slots);
+  }
 
   /** One finished HTTP request (any route). */
   recordRequest(endpoint: string, status: number, seconds: number): void {
-    const key = labels({ endpoint, status: String(status) });
-    this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
-    let histogram = this.latency.get(endpoint);
-    if (!histogram) this.latency.set(endpoint, (histogram = new Histogram()));
-    histogram.observe(seconds);
+    this.requests.inc({ endpoint, status: String(status) });
+    this.latency.observe({ endpoint }, seconds);
   }
 
   /** One generation (a completions or chat request that ran on a slot). */
   recordGeneration(record: GenerationRecord, seconds: number): void {
-    const key = labels({ mode: record.mode, finish_reason: record.finishReason });
-    this.generations.set(key, (this.generations.get(key) ?? 0) + 1);
-    if (record.finishReason === "abort") this.aborted++;
-    let totals = this.byMode.get(record.mode);
-    if (!totals) this.byMode.set(record.mode, (totals = { prompt: 0, cached: 0, generated: 0, passes: 0, drafted: 0, accepted: 0 }));
-    totals.prompt += record.promptTokens;
-    totals.cached += record.cachedPromptTokens;
-    totals.generated += record.generatedTokens;
-    totals.passes += record.forwardPasses;
-    totals.drafted += record.draftedTokens;
-    totals.accepted += record.acceptedTokens;
+    this.generations.inc({ mode: record.mode, finish_reason: record.finishReason });
+    if (record.finishReason === "abort") this.aborted.inc();
+    for (const { counter, pick } of this.perMode) counter.inc({ mode: record.mode }, pick(record));
     // A slowly moving mean of generation time, for Retry-After.
     this.recentLatency = this.recentLatency === 0 ? seconds : 0.8 * this.recentLatency + 0.2 * seconds;
   }
@@ -80,51 +110,13 @@ export class Metrics {
     return Math.max(1, Math.ceil(this.recentLatency));
   }
 
-  render(): string {
-    const out: string[] = [];
-    const family = (name: string, type: "counter" | "gauge" | "histogram", help: string) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-
-    family("llma_requests_total", "counter", "HTTP requests by endpoint and status code.");
-    for (const [key, value] of this.requests) out.push(`llma_requests_total${key} ${value}`);
-
-    family("llma_request_duration_seconds", "histogram", "HTTP request latency (for streams: until the last byte).");
-    for (const [endpoint, histogram] of this.latency) {
-      LATENCY_BUCKETS.forEach((bound, i) => out.push(`llma_request_duration_seconds_bucket${labels({ endpoint, le: String(bound) })} ${histogram.counts[i]}`));
-      out.push(`llma_request_duration_seconds_bucket${labels({ endpoint, le: "+Inf" })} ${histogram.count}`);
-      out.push(`llma_request_duration_seconds_sum${labels({ endpoint })} ${histogram.sum}`);
-      out.push(`llma_request_duration_seconds_count${labels({ endpoint })} ${histogram.count}`);
-    }
-
-    family("llma_generations_total", "counter", "Generations by mode (accelerated: lossless LLMA, greedy or sampled; sampled: node-llama-cpp's sampler, for penalties and logit_bias) and finish reason.");
-    for (const [key, value] of this.generations) out.push(`llma_generations_total${key} ${value}`);
-    family("llma_generations_aborted_total", "counter", "Generations stopped because the client went away.");
-    out.push(`llma_generations_aborted_total ${this.aborted}`);
-
-    const perMode = (name: string, help: string, pick: (t: { prompt: number; cached: number; generated: number; passes: number; drafted: number; accepted: number }) => number) => {
-      family(name, "counter", help);
-      for (const mode of ["accelerated", "sampled"] as const) out.push(`${name}${labels({ mode })} ${pick(this.byMode.get(mode) ?? { prompt: 0, cached: 0, generated: 0, passes: 0, drafted: 0, accepted: 0 })}`);
-    };
-    perMode("llma_prompt_tokens_total", "Prompt tokens.", (t) => t.prompt);
-    perMode("llma_prompt_tokens_cached_total", "Prompt tokens whose KV cache was reused from the slot's previous request.", (t) => t.cached);
-    perMode("llma_generated_tokens_total", "Generated (completion) tokens.", (t) => t.generated);
-    perMode("llma_forward_passes_total", "Model forward passes (the prompt's included); tokens per pass = generated / passes.", (t) => t.passes);
-    perMode("llma_draft_tokens_accepted_total", "Drafted (copied) tokens the model's own choice (greedy or seeded sample) confirmed.", (t) => t.accepted);
-    perMode("llma_draft_tokens_rejected_total", "Drafted (copied) tokens verification threw away.", (t) => t.drafted - t.accepted);
-
-    const gauges = this.gauges();
-    family("llma_queue_length", "gauge", "Requests waiting for a slot.");
-    out.push(`llma_queue_length ${gauges.queueLength}`);
-    family("llma_queue_limit", "gauge", "Most requests that may wait; more are refused with 429.");
-    out.push(`llma_queue_limit ${gauges.queueLimit}`);
-    family("llma_active_requests", "gauge", "Requests generating now (each holds one slot).");
-    out.push(`llma_active_requests ${gauges.activeRequests}`);
-    family("llma_slots", "gauge", "Parallel sequences (slots).");
-    out.push(`llma_slots ${gauges.slots}`);
-    return `${out.join("\n")}\n`;
+  /** The Content-Type of {@link render}'s text (Prometheus text format 0.0.4). */
+  get contentType(): string {
+    return this.registry.contentType;
   }
-}
 
-function labels(values: Record<string, string>): string {
-  const parts = Object.entries(values).map(([key, value]) => `${key}="${value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"')}"`);
-  return `{${parts.join(",")}}`;
+  /** The exposition text. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
 }

@@ -1,29 +1,15 @@
 /**
  * Request validation (zod) for the OpenAI-compatible endpoints. Every failure becomes a 400 whose
- * message names the field. Fields OpenAI clients send that do not change the output are accepted and
- * ignored; fields that would change the output in ways this server does not implement are rejected
- * (a silently different answer would be worse than an error).
+ * message names the field. Fields that do not change the output are accepted (fields.ts lists them);
+ * fields that would change the output in ways this server does not implement, and unknown fields, are
+ * rejected (a silently different answer would be worse than an error).
  */
 import { z } from "zod";
 import { ApiError, invalid, unsupported } from "./errors.js";
+import { rejectUnknownFields } from "./fields.js";
 import { MAX_TOP_LOGPROBS } from "./logprobs.js";
 import { parseResponseFormat, type ResponseFormat } from "./structured.js";
 import { parseToolCalls, parseTools, type ConversationMessage, type ToolRequest } from "./tools.js";
-
-/** Fields accepted and ignored: they do not change the generated text. */
-export const IGNORED_FIELDS = [
-  "model",
-  "user",
-  "metadata",
-  "store",
-  "service_tier",
-  "parallel_tool_calls",
-  "prompt_cache_key",
-  "safety_identifier",
-  "reasoning_effort",
-  "verbosity",
-  "modalities",
-] as const;
 
 const MESSAGE_ROLES = ["system", "developer", "user", "assistant", "tool"] as const;
 export type MessageRole = (typeof MESSAGE_ROLES)[number];
@@ -120,6 +106,15 @@ const common = {
   frequency_penalty: z.number().min(-2).max(2).nullish(),
   presence_penalty: z.number().min(-2).max(2).nullish(),
   logit_bias: z.record(z.string().regex(/^\d+$/, "keys must be token ids"), z.number().min(-100).max(100)).nullish(),
+  // llama-server / Ollama / vLLM sampler fields (node-llama-cpp's sampler has them too).
+  /** 0 (llama.cpp, Ollama) or -1 (vLLM): no limit. */
+  top_k: z.number().int().min(-1).nullish(),
+  min_p: z.number().min(0).lt(1).nullish(),
+  /** 1: off. */
+  repeat_penalty: z.number().gt(0).nullish(),
+  /** How many generated tokens the penalties look back over; 0: penalties off; -1: the whole output. */
+  repeat_last_n: z.number().int().min(-1).nullish(),
+  penalize_nl: z.boolean().nullish(),
   prediction: prediction.nullish(),
   references: z.array(z.string()).nullish(),
   llma: llmaOptions.nullish(),
@@ -169,6 +164,16 @@ export interface GenerationParams {
   readonly presencePenalty?: number;
   /** Token id -> logit bias. */
   readonly logitBias?: ReadonlyMap<number, number>;
+  /** Keep the k most likely tokens (absent: no limit). */
+  readonly topK?: number;
+  /** Drop tokens less likely than minP times the most likely one (absent: none). */
+  readonly minP?: number;
+  /** llama.cpp's repeat penalty (absent or 1: off). */
+  readonly repeatPenalty?: number;
+  /** Generated tokens the penalties look back over (absent: the server's window; "all": the whole output). */
+  readonly repeatLastN?: number | "all";
+  /** Whether the penalties count the newline token (absent: true, as OpenAI's penalties do). */
+  readonly penalizeNewline?: boolean;
   /** The predicted output (OpenAI Predicted Outputs), as text. */
   readonly prediction?: string;
   /** llma extension: reference texts to copy from. */
@@ -232,9 +237,10 @@ function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+function parse<T>(schema: z.ZodObject & z.ZodType<T>, body: unknown): T {
   if (body === undefined || body === null || typeof body === "string")
     throw new ApiError(400, "Invalid request body: expected a JSON object sent with content-type: application/json", null, "invalid_request_body");
+  if (typeof body === "object" && !Array.isArray(body)) rejectUnknownFields(body as Record<string, unknown>, new Set(Object.keys(schema.shape)));
   const result = schema.safeParse(body);
   if (!result.success) throw toApiError(result.error);
   return result.data;
@@ -259,6 +265,12 @@ function commonParams(body: z.infer<typeof chatSchema> | z.infer<typeof completi
     frequencyPenalty: body.frequency_penalty ?? undefined,
     presencePenalty: body.presence_penalty ?? undefined,
     logitBias: logitBias && logitBias.size > 0 ? logitBias : undefined,
+    // top_k 0 and -1 both mean no limit; the sampler's 0 does.
+    topK: body.top_k == null || body.top_k <= 0 ? undefined : body.top_k,
+    minP: body.min_p == null || body.min_p === 0 ? undefined : body.min_p,
+    repeatPenalty: body.repeat_penalty == null || body.repeat_penalty === 1 ? undefined : body.repeat_penalty,
+    repeatLastN: body.repeat_last_n == null ? undefined : body.repeat_last_n === -1 ? "all" : body.repeat_last_n,
+    penalizeNewline: body.penalize_nl ?? undefined,
     prediction: prediction !== undefined && prediction.length > 0 ? prediction : undefined,
     references: body.references ?? [],
     sources: {

@@ -4,7 +4,7 @@
  * exits 0.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import OpenAI, { APIError } from "openai";
+import OpenAI, { APIError, AuthenticationError } from "openai";
 import type { Completion, CompletionCreateParamsStreaming } from "openai/resources";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ensureModel } from "../../src/backends/model-cache.js";
@@ -30,8 +30,12 @@ interface Served {
 }
 
 /** Starts `llma serve` on a free port and waits for its "listening on" line. */
-async function serve(...args: string[]): Promise<Served> {
-  const child = spawn("node", ["bin/llma.js", "serve", "--model", model, "--port", "0", "--threads", "1", ...args]);
+function serve(...args: string[]): Promise<Served> {
+  return serveWithEnv({}, ...args);
+}
+
+async function serveWithEnv(env: Record<string, string>, ...args: string[]): Promise<Served> {
+  const child = spawn("node", ["bin/llma.js", "serve", "--model", model, "--port", "0", "--threads", "1", ...args], { env: { ...process.env, ...env } });
   children.push(child);
   let stderr = "";
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
@@ -110,6 +114,26 @@ describe("llma serve (process)", () => {
     expect(Date.now() - started).toBeLessThan(15_000);
   });
 
+  it("LLMA_API_KEY guards every route but /health; --cors answers preflights", async () => {
+    const origin = "http://localhost:5173";
+    const served = await serveWithEnv({ LLMA_API_KEY: "sk-from-env" }, "--parallel", "1", "--policy", "paper", "--cors", origin);
+    expect(served.stderr()).toMatch(/API key required, CORS for http:\/\/localhost:5173\)/);
+    expect(served.stderr()).not.toMatch(/sk-from-env/);
+    const refused = await new OpenAI({ baseURL: `${served.url}/v1`, apiKey: "x", maxRetries: 0 }).models.list().catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(AuthenticationError);
+    const models = await new OpenAI({ baseURL: `${served.url}/v1`, apiKey: "sk-from-env", maxRetries: 0 }).models.list();
+    expect(models.data).toHaveLength(1);
+    expect((await fetch(`${served.url}/health`)).status).toBe(200);
+    const preflight = await fetch(`${served.url}/v1/completions`, {
+      method: "OPTIONS",
+      headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-origin")).toBe(origin);
+    served.child.kill("SIGTERM");
+    expect(await served.exited).toBe(0);
+  });
+
   it("explains itself and rejects bad options", () => {
     const help = llma("serve", "--help");
     expect(help.code).toBe(0);
@@ -121,5 +145,13 @@ describe("llma serve (process)", () => {
     const policy = llma("serve", "--model", model, "--policy", "fast");
     expect(policy.code).not.toBe(0);
     expect(policy.stderr).toMatch(/unknown --policy "fast"/);
+    expect(help.stdout).toMatch(/--api-key <key>/);
+    expect(help.stdout).toMatch(/--cors <origins>/);
+    const cors = llma("serve", "--model", model, "--cors", "localhost:5173");
+    expect(cors.code).not.toBe(0);
+    expect(cors.stderr).toMatch(/--cors: invalid CORS origin "localhost:5173"/);
+    const key = llma("serve", "--model", model, "--api-key", "");
+    expect(key.code).not.toBe(0);
+    expect(key.stderr).toMatch(/--api-key is empty/);
   });
 });

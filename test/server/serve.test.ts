@@ -352,6 +352,7 @@ function parsePrometheus(text: string): Map<string, number> {
   const types = new Map<string, string>();
   expect(text.endsWith("\n")).toBe(true);
   for (const line of text.trimEnd().split("\n")) {
+    if (line === "") continue; // prom-client separates families with a blank line (valid in the format)
     const meta = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.+)$/.exec(line);
     if (meta) {
       if (meta[1] === "TYPE") {
@@ -368,7 +369,14 @@ function parsePrometheus(text: string): Map<string, number> {
     expect(types.has(name) || types.get(family) === "histogram", `sample ${name} without a TYPE`).toBe(true);
     const number = value === "+Inf" ? Infinity : Number(value);
     expect(Number.isNaN(number)).toBe(false);
-    samples.set(`${name}${labels}`, number);
+    samples.set(`${name}${sortedLabels(labels)}`, number);
   }
   return samples;
+}
+
+/** `{b="1",a="2"}` -> `{a="2",b="1"}`: label order carries no meaning, so lookups name labels alphabetically. */
+function sortedLabels(labels: string): string {
+  if (labels === "") return "";
+  const pairs = labels.slice(1, -1).match(/[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*"/g)!;
+  return `{${[...pairs].sort().join(",")}}`;
 }
