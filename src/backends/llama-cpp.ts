@@ -56,6 +56,8 @@ export interface LlamaCppOptions {
    * see ./exactness.ts). generate() reads `exactness` to keep strict mode lossless.
    */
   readonly probeExactness?: boolean;
+  /** Told what load() changed from what was asked (e.g. a contextSize above the model's trained one, capped). */
+  readonly onWarning?: (message: string) => void;
 }
 
 export type KvCacheType = "Q8_0" | "BF16" | "F16" | "F32" | "Q4_0";
@@ -218,6 +220,8 @@ export class LlamaCppModel implements TokenModel {
     const kvCacheType = options.kvCacheType ?? "Q8_0";
     if (!KV_CACHE_TYPES.includes(kvCacheType)) throw new Error(`unknown kvCacheType ${JSON.stringify(kvCacheType)}: use one of ${KV_CACHE_TYPES.join(", ")}`);
     const contextSize = Math.min(options.contextSize ?? 4096, model.trainContextSize);
+    if (options.contextSize !== undefined && options.contextSize > model.trainContextSize)
+      options.onWarning?.(`context size ${options.contextSize} is above this model's trained context of ${model.trainContextSize} tokens: using ${model.trainContextSize}`);
     // One context per sequence, each with its own KV cache: sequences sharing one context share one
     // cache, where their cells interleave and, once drafts are rolled back, a sequence's later tokens can
     // land in cells before its earlier ones; attention then sums in another order than for the same

@@ -5,7 +5,7 @@ import { resolveExactnessMode, type ExactnessMode } from "../core/exactness.js";
 import type { DecodeResult } from "../core/decoder.js";
 import { generate, POLICY_NAMES, type PolicyName } from "../core/generate.js";
 import { randomSeed } from "../core/sampling.js";
-import { collect, integerOption, log, numberOption, readTextFile } from "./options.js";
+import { collect, integerOption, loadWarnings, log, numberOption, readTextFile, STDIN_PATH } from "./options.js";
 
 interface GenerateCliOptions {
   model: string;
@@ -78,16 +78,16 @@ export function generateCommand(): Command {
     .description(
       "Generate text with LLMA: copy spans from reference files, verify them in one forward pass; output identical to greedy decoding (or, with --temperature, to plain sampling with the same seed).",
     )
-    .requiredOption("--model <path>", "GGUF model file (or hf: URI, needs network)")
-    .option("--prompt <text>", "prompt text")
-    .option("--prompt-file <file>", "read the prompt from a file")
-    .option("--ref <file>", "reference text file to copy from (repeatable)", collect, [])
+    .requiredOption("-m, --model <path>", "GGUF model file (or hf: URI, needs network)")
+    .option("-p, --prompt <text>", "prompt text")
+    .option("-f, --prompt-file <file>", "read the prompt from a file ('-': standard input, to its end)")
+    .option("--ref <file>", "reference text file to copy from (repeatable; '-': standard input, when the prompt is not read from it)", collect, [])
     .option("--policy <policy>", "draft length: auto (cost-aware, measures this machine once) or paper (fixed n, k); default auto, or paper when --n/--k is given")
     .option("--n <n>", "paper policy: minimum matched tokens before copying (default 1)", integerOption("--n", 1, 64))
     .option("--k <k>", "paper policy: most tokens copied per step (default 20)", integerOption("--k", 0, 256))
-    .option("--max-tokens <n>", "most tokens to generate", integerOption("--max-tokens", 0, 1_000_000), 256)
-    .option("--threads <n>", "CPU threads (default: physical cores)", integerOption("--threads", 1, 1024))
-    .option("--context-size <n>", "context size in tokens", integerOption("--context-size", 16, 1 << 20), 4096)
+    .option("-n, --max-tokens <n>", "most tokens to generate", integerOption("--max-tokens", 0, 1_000_000), 256)
+    .option("-t, --threads <n>", "CPU threads (default: physical cores)", integerOption("--threads", 1, 1024))
+    .option("-c, --context-size <n>", "context size in tokens", integerOption("--context-size", 16, 1 << 20), 4096)
     .option("--stop <text>", "stop string (repeatable)", collect, [])
     .option("--temperature <t>", "sampling temperature (0: greedy); sampling stays lossless: the output is plain sampling's for the seed", numberOption("--temperature", 0, 100), 0)
     .option("--top-k <k>", "sample from the k most likely tokens (0: all)", integerOption("--top-k", 0, 1_000_000))
@@ -110,13 +110,16 @@ Example:
   llma generate --model tiny.gguf --prompt-file question.txt --ref previous-answer.txt --temperature 0.7 --top-p 0.95 --seed 7 --compare-greedy --json
     (--compare-greedy runs plain decoding with the same options and seed: identical must be true)`,
     )
-    .action(async (options: GenerateCliOptions) => {
+    .action(async (options: GenerateCliOptions, command: Command) => {
       if (options.policy === "auto" && (options.n !== undefined || options.k !== undefined))
         throw new Error("--n and --k set the paper policy; they cannot be combined with --policy auto");
       const policy = options.policy ?? (options.n !== undefined || options.k !== undefined ? "paper" : "auto");
       if (!POLICY_NAMES.includes(policy as PolicyName)) throw new Error(`unknown --policy ${JSON.stringify(policy)}: use one of ${POLICY_NAMES.join(", ")}`);
       if ((options.prompt === undefined) === (options.promptFile === undefined))
         throw new Error("give exactly one of --prompt TEXT or --prompt-file FILE");
+      const stdinReaders = [...(options.promptFile === STDIN_PATH ? ["--prompt-file -"] : []), ...options.ref.filter((file) => file === STDIN_PATH).map(() => "--ref -")];
+      if (stdinReaders.length > 1) throw new Error(`standard input can be read only once, but ${stdinReaders.join(" and ")} both ask for it: give the others as files`);
+      if (stdinReaders.length === 1 && process.stdin.isTTY) log(`llma: reading the ${options.promptFile === STDIN_PATH ? "prompt" : "reference"} from standard input (end it with Ctrl-D)...`);
       const prompt = options.prompt ?? (await readTextFile(options.promptFile!, "prompt"));
       const references = await Promise.all(options.ref.map((file) => readTextFile(file, "reference")));
       const exactness = resolveExactnessMode(options.exactness);
@@ -126,6 +129,7 @@ Example:
         contextSize: options.contextSize,
         gpu: options.gpu ? "auto" : false,
         kvCacheType: resolveKvCacheType(options.kvType),
+        onWarning: loadWarnings(command),
       });
       try {
         const warning = model.exactness && exactnessWarning(model.exactness, exactness);
