@@ -5,6 +5,8 @@ import { resolveExactnessMode, type ExactnessMode } from "../core/exactness.js";
 import type { DecodeResult } from "../core/decoder.js";
 import { generate, POLICY_NAMES, type PolicyName } from "../core/generate.js";
 import { randomSeed } from "../core/sampling.js";
+import { indexingProgressDisplay } from "./indexing-progress.js";
+import { catchInterrupt, Interrupted } from "./interrupt.js";
 import { collect, integerOption, loadWarnings, log, numberOption, readTextFile, STDIN_PATH } from "./options.js";
 
 interface GenerateCliOptions {
@@ -31,6 +33,7 @@ interface GenerateCliOptions {
   gpu?: boolean;
   kvType: string;
   exactness: string;
+  progress: boolean;
 }
 
 export function summary(result: DecodeResult) {
@@ -101,6 +104,7 @@ export function generateCommand(): Command {
     .option("--kv-type <type>", `KV cache type: ${KV_CACHE_TYPES.join(", ")} (Q8_0 and BF16 keep batched passes exact on the CPU; F16 does not past 256 cells)`, "Q8_0")
     .option("--exactness <mode>", "strict: verify drafts only in passes this model computes exactly like one-token passes (probed once, cached); relaxed: draft anyway, output not guaranteed identical", "strict")
     .option("--json", "print one JSON document (text, tokens, stats) on stdout; logs go to stderr")
+    .option("--no-progress", "no progress display while large references are tokenized and indexed")
     .addHelpText(
       "after",
       `
@@ -123,81 +127,115 @@ Example:
       const prompt = options.prompt ?? (await readTextFile(options.promptFile!, "prompt"));
       const references = await Promise.all(options.ref.map((file) => readTextFile(file, "reference")));
       const exactness = resolveExactnessMode(options.exactness);
-      const model = await LlamaCppModel.load({
-        model: options.model,
-        threads: options.threads,
-        contextSize: options.contextSize,
-        gpu: options.gpu ? "auto" : false,
-        kvCacheType: resolveKvCacheType(options.kvType),
-        onWarning: loadWarnings(command),
-      });
+      // Ctrl-C stops indexing or decoding at its next chunk or step; exit 130 (see ./interrupt.ts).
+      const interrupt = catchInterrupt();
       try {
-        const warning = model.exactness && exactnessWarning(model.exactness, exactness);
-        if (warning) log(`llma: warning: ${warning}`);
-        if (policy === "auto") await model.calibrate({ onMeasure: () => log("measuring this machine's forward-pass cost curve (once per model and settings)...") });
-        const request = {
-          prompt,
-          references,
-          policy: policy as PolicyName,
-          n: options.n,
-          k: options.k,
-          maxTokens: options.maxTokens,
-          stop: options.stop,
-          indexPrompt: options.indexPrompt,
-          indexOutput: options.indexOutput,
-          exactness,
-          temperature: options.temperature,
-          topK: options.topK,
-          topP: options.topP,
-          minP: options.minP,
-          // Resolved here so that --compare-greedy's plain run samples with the same seed.
-          seed: options.temperature > 0 ? (options.seed ?? randomSeed()) : undefined,
-        };
-        let greedy: DecodeResult | undefined;
-        if (options.compareGreedy) {
-          // Warm-up pass so neither method pays first-call allocation costs.
-          await generate(model, { ...request, method: "greedy", maxTokens: 2 });
-          greedy = await generate(model, { ...request, method: "greedy" });
-          log(`${request.temperature > 0 ? "plain sampling" : "greedy"}: ${greedy.stats.generatedTokens} tokens in ${greedy.stats.totalMs.toFixed(0)} ms`);
-        }
-        const streamToStdout = !options.json && !options.compareGreedy;
-        const result = await generate(model, {
-          ...request,
-          method: "llma",
-          onText: streamToStdout ? (text) => process.stdout.write(text) : undefined,
-        });
-        if (streamToStdout) process.stdout.write("\n");
-        const output: Record<string, unknown> = {
-          text: result.text,
-          tokens: result.tokens,
-          model: options.model,
-          threads: model.threads,
-          kvCacheType: model.kvCacheType,
-          policy,
-          n: policy === "paper" ? (options.n ?? 1) : undefined,
-          k: policy === "paper" ? (options.k ?? 20) : undefined,
-          ...(request.seed !== undefined
-            ? { sampling: { temperature: request.temperature, topK: request.topK, topP: request.topP, minP: request.minP, seed: request.seed } }
-            : {}),
-          stats: summary(result),
-          exactness: exactnessReport(model, exactness),
-        };
-        if (greedy) {
-          output.greedy = summary(greedy);
-          output.identical = greedy.tokens.length === result.tokens.length && greedy.tokens.every((t, i) => t === result.tokens[i]);
-          output.speedup = round(greedy.stats.totalMs / result.stats.totalMs, 3);
-          output.decodeSpeedup = round(
-            (greedy.stats.totalMs - greedy.stats.promptMs) / Math.max(1e-9, result.stats.totalMs - result.stats.promptMs),
-            3,
-          );
-        }
-        if (options.json) process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
-        else {
-          if (!streamToStdout) process.stdout.write(`${result.text}\n`);
-          log(JSON.stringify({ stats: output.stats, identical: output.identical, speedup: output.speedup }));
-        }
+        await generateWith(options, command, { prompt, references, policy: policy as PolicyName, exactness }, interrupt.signal);
       } finally {
-        await model.dispose();
+        interrupt.dispose();
       }
     });
+}
+
+interface ResolvedInput {
+  readonly prompt: string;
+  readonly references: readonly string[];
+  readonly policy: PolicyName;
+  readonly exactness: ExactnessMode;
+}
+
+async function generateWith(options: GenerateCliOptions, command: Command, input: ResolvedInput, signal: AbortSignal): Promise<void> {
+  const { prompt, references, policy, exactness } = input;
+  const model = await LlamaCppModel.load({
+    model: options.model,
+    threads: options.threads,
+    contextSize: options.contextSize,
+    gpu: options.gpu ? "auto" : false,
+    kvCacheType: resolveKvCacheType(options.kvType),
+    onWarning: loadWarnings(command),
+  });
+  try {
+    const warning = model.exactness && exactnessWarning(model.exactness, exactness);
+    if (warning) log(`llma: warning: ${warning}`);
+    if (policy === "auto") await model.calibrate({ onMeasure: () => log("measuring this machine's forward-pass cost curve (once per model and settings)...") });
+    if (signal.aborted) throw new Interrupted("interrupted (SIGINT) while loading the model");
+    const request = {
+      prompt,
+      references,
+      signal,
+      policy,
+      n: options.n,
+      k: options.k,
+      maxTokens: options.maxTokens,
+      stop: options.stop,
+      indexPrompt: options.indexPrompt,
+      indexOutput: options.indexOutput,
+      exactness,
+      temperature: options.temperature,
+      topK: options.topK,
+      topP: options.topP,
+      minP: options.minP,
+      // Resolved here so that --compare-greedy's plain run samples with the same seed.
+      seed: options.temperature > 0 ? (options.seed ?? randomSeed()) : undefined,
+    };
+    let greedy: DecodeResult | undefined;
+    if (options.compareGreedy) {
+      // Warm-up pass so neither method pays first-call allocation costs.
+      await generate(model, { ...request, method: "greedy", maxTokens: 2 });
+      greedy = await generate(model, { ...request, method: "greedy" });
+      if (greedy.stopReason === "abort") throw new Interrupted(`interrupted (SIGINT) after ${greedy.stats.generatedTokens} tokens of plain decoding`);
+      log(`${request.temperature > 0 ? "plain sampling" : "greedy"}: ${greedy.stats.generatedTokens} tokens in ${greedy.stats.totalMs.toFixed(0)} ms`);
+    }
+    const streamToStdout = !options.json && !options.compareGreedy;
+    const progress = indexingProgressDisplay(process.stderr, references.reduce((sum, text) => sum + text.length, 0), options.progress);
+    let result: DecodeResult;
+    try {
+      result = await generate(model, {
+        ...request,
+        method: "llma",
+        onIndexProgress: progress.onProgress,
+        onText: streamToStdout ? (text) => process.stdout.write(text) : undefined,
+      });
+    } finally {
+      progress.stop();
+    }
+    if (streamToStdout) process.stdout.write("\n");
+    if (result.stopReason === "abort")
+      throw new Interrupted(
+        progress.finished || references.length === 0
+          ? `interrupted (SIGINT) after ${result.stats.generatedTokens} generated tokens`
+          : "interrupted (SIGINT) while tokenizing and indexing the references",
+      );
+    const output: Record<string, unknown> = {
+      text: result.text,
+      tokens: result.tokens,
+      model: options.model,
+      threads: model.threads,
+      kvCacheType: model.kvCacheType,
+      policy,
+      n: policy === "paper" ? (options.n ?? 1) : undefined,
+      k: policy === "paper" ? (options.k ?? 20) : undefined,
+      ...(request.seed !== undefined
+        ? { sampling: { temperature: request.temperature, topK: request.topK, topP: request.topP, minP: request.minP, seed: request.seed } }
+        : {}),
+      stats: summary(result),
+      exactness: exactnessReport(model, exactness),
+    };
+    if (greedy) {
+      output.greedy = summary(greedy);
+      output.identical = greedy.tokens.length === result.tokens.length && greedy.tokens.every((t, i) => t === result.tokens[i]);
+      output.speedup = round(greedy.stats.totalMs / result.stats.totalMs, 3);
+      output.decodeSpeedup = round(
+        (greedy.stats.totalMs - greedy.stats.promptMs) / Math.max(1e-9, result.stats.totalMs - result.stats.promptMs),
+        3,
+      );
+    }
+    if (options.json) process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
+    else {
+      if (!streamToStdout) process.stdout.write(`${result.text}\n`);
+      log(JSON.stringify({ stats: output.stats, identical: output.identical, speedup: output.speedup }));
+    }
+  } finally {
+    await model.dispose();
+  }
 }
