@@ -70,6 +70,30 @@ describe("llma generate with a large reference", () => {
   }, 300_000);
 });
 
+describe("llma generate: Ctrl-C while decoding", () => {
+  it("stops at the next step: the text so far on stdout, exit 130, the token count named", async () => {
+    const child = spawn("node", ["bin/llma.js", "generate", "-m", model, "-p", "Once upon a time", "-n", "2000", "-c", "2048", "-t", "1", "--policy", "paper", "--k", "0"]);
+    let stdout = "";
+    let stderr = "";
+    let sent = false;
+    child.stderr.on("data", (data) => (stderr += data));
+    child.stdout.on("data", (data) => {
+      stdout += data;
+      if (!sent) {
+        sent = true;
+        child.kill("SIGINT");
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    expect(sent).toBe(true);
+    expect(code, stderr).toBe(130);
+    const generated = Number(/llma: interrupted \(SIGINT\) after (\d+) generated tokens/.exec(stderr)?.[1]);
+    expect(generated).toBeGreaterThan(0);
+    expect(generated).toBeLessThan(2000);
+    expect(stdout.trim().length).toBeGreaterThan(0);
+  }, 300_000);
+});
+
 describe("indexingProgressDisplay on a terminal", () => {
   it("draws a bar through both phases (characters, then tokens) and ends with the summary line", () => {
     let written = "";
