@@ -70,6 +70,8 @@ export interface LlamaCppOptions {
    * leaves to the collector (default true; see ./native-garbage.ts: it changes no process-wide setting).
    */
   readonly collectNativeGarbage?: boolean;
+  /** Told what load() changed from what was asked (e.g. a contextSize above the model's trained one, capped). */
+  readonly onWarning?: (message: string) => void;
 }
 
 export type KvCacheType = "Q8_0" | "BF16" | "F16" | "F32" | "Q4_0";
@@ -292,6 +294,8 @@ export class LlamaCppModel implements TokenModel {
     }
     const ownsModel = source.kind === "file";
     const contextSize = Math.min(options.contextSize ?? 4096, model.trainContextSize);
+    if (options.contextSize !== undefined && options.contextSize > model.trainContextSize)
+      options.onWarning?.(`context size ${options.contextSize} is above this model's trained context of ${model.trainContextSize} tokens: using ${model.trainContextSize}`);
     // One context per sequence, each with its own KV cache: sequences sharing one context share one
     // cache, where their cells interleave and, once drafts are rolled back, a sequence's later tokens can
     // land in cells before its earlier ones; attention then sums in another order than for the same

@@ -20,6 +20,8 @@ export interface CheckOptions {
   readonly refresh?: boolean;
   /** Progress for a person waiting (what is measured now). */
   readonly onProgress?: (message: string) => void;
+  /** What loading changed from what was asked (see LlamaCppOptions.onWarning). */
+  readonly onWarning?: (message: string) => void;
 }
 
 export interface ModelCheck {
@@ -118,6 +120,7 @@ export async function checkModel(options: CheckOptions): Promise<ModelCheck> {
       gpu: options.gpu ?? false,
       contextSize: options.contextSize,
       probeExactness: false,
+      onWarning: options.onWarning,
     });
   } catch (error) {
     throw new Error(`llama.cpp (node-llama-cpp 3.21) cannot load this ${architecture} model: ${(error as Error).message}`);

@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import { KV_CACHE_TYPES, resolveKvCacheType } from "../backends/llama-cpp.js";
 import { checkModel, type ModelCheck } from "../backends/model-check.js";
-import { integerOption, log } from "./options.js";
+import { integerOption, loadWarnings, log } from "./options.js";
 
 interface CheckCliOptions {
   model: string;
@@ -18,11 +18,11 @@ export function checkCommand(): Command {
     .description(
       "Check a GGUF model for llma: architecture, vocabulary, weight types, backend, whether batched passes are exact (llma's losslessness), KV rollback, the cost curve, and what to change.",
     )
-    .requiredOption("--model <path>", "GGUF model file")
-    .option("--threads <n>", "CPU threads (default: physical cores)", integerOption("--threads", 1, 1024))
+    .requiredOption("-m, --model <path>", "GGUF model file")
+    .option("-t, --threads <n>", "CPU threads (default: physical cores)", integerOption("--threads", 1, 1024))
     .option("--kv-type <type>", `KV cache type: ${KV_CACHE_TYPES.join(", ")}`, "Q8_0")
     .option("--gpu <mode>", "auto: use a GPU if node-llama-cpp finds one")
-    .option("--context-size <n>", "context size in tokens (the probe checks past 256 cached tokens when it fits)", integerOption("--context-size", 16, 1 << 20), 4096)
+    .option("-c, --context-size <n>", "context size in tokens (the probe checks past 256 cached tokens when it fits)", integerOption("--context-size", 16, 1 << 20), 4096)
     .option("--refresh", "probe and measure again instead of using the cached results")
     .option("--json", "print one JSON document (the report) on stdout")
     .addHelpText(
@@ -32,7 +32,7 @@ Example:
   llma check --model my-model.gguf --threads 2
   llma check --model my-model.gguf --kv-type F16 --json`,
     )
-    .action(async (options: CheckCliOptions) => {
+    .action(async (options: CheckCliOptions, command: Command) => {
       if (options.gpu !== undefined && options.gpu !== "auto") throw new Error(`--gpu takes "auto", got ${JSON.stringify(options.gpu)}`);
       const report = await checkModel({
         model: options.model,
@@ -42,6 +42,7 @@ Example:
         contextSize: options.contextSize,
         refresh: options.refresh,
         onProgress: log,
+        onWarning: loadWarnings(command, "llma check"),
       });
       process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : render(report));
     });

@@ -33,8 +33,8 @@ export function demoCommand(): Command {
     .option("--edit-data <file>", "LLMA-schema JSONL whose documents the edit rows rewrite", `${DATA_DIR}llma-cnndm.jsonl`)
     .option("--shape <shape>", "model shape to generate", "smollm2-135m")
     .option("--samples <n>", "samples per scenario", integerOption("--samples", 1, 1000), 3)
-    .option("--max-tokens <n>", "tokens per free generation", integerOption("--max-tokens", 1, 4096), 96)
-    .option("--threads <n>", "CPU threads (default: physical cores)", integerOption("--threads", 1, 1024))
+    .option("-n, --max-tokens <n>", "tokens per free generation", integerOption("--max-tokens", 1, 4096), 96)
+    .option("-t, --threads <n>", "CPU threads (default: physical cores)", integerOption("--threads", 1, 1024))
     .option("--json", "print one JSON document on stdout")
     .addHelpText("after", "\nExample:\n  llma demo --samples 3")
     .action(async (options: DemoCliOptions) => {

@@ -9,7 +9,7 @@ import { LlamaCppModel } from "../backends/llama-cpp.js";
 import { architectureOf, resolveShape, SHAPES, type Quant } from "../backends/gguf-writer.js";
 import { ensureModel } from "../backends/model-cache.js";
 import { fuzzCorpus, runFuzzCase, type FuzzCaseResult } from "../bench/fuzz-cases.js";
-import { integerOption, log } from "./options.js";
+import { integerOption, log, resolveQuant } from "./options.js";
 
 interface FuzzCliOptions {
   cases: number;
@@ -41,9 +41,9 @@ export function fuzzCommand(): Command {
     .option("--seed <s>", "seed of the first case (case i has seed s + i)", integerOption("--seed", 0, 2 ** 31), 1)
     .option("--only-seed <s>", "replay one case", integerOption("--only-seed", 0, 2 ** 32))
     .option("--shapes <list>", "model shapes, comma-separated", listOption("--shapes", Object.keys(SHAPES)), ["tiny"])
-    .option("--quants <list>", "weight quantizations, comma-separated", listOption("--quants", QUANTS), ["Q8_0", "Q4_0"])
-    .option("--threads <n>", "CPU threads", integerOption("--threads", 1, 256), 1)
-    .option("--context-size <n>", "context size", integerOption("--context-size", 256, 131_072), 2048)
+    .option("--quants <list>", "weight quantizations, comma-separated", (value: string) => listOption("--quants", QUANTS)(value.split(",").map((item) => (item.trim() === "" ? item : resolveQuant(item, "--quants"))).join(",")), ["Q8_0", "Q4_0"])
+    .option("-t, --threads <n>", "CPU threads", integerOption("--threads", 1, 256), 1)
+    .option("-c, --context-size <n>", "context size", integerOption("--context-size", 256, 131_072), 2048)
     .option("--out <file>", "write a JSON summary here")
     .option("--json", "print the JSON summary on stdout")
     .addHelpText("after", "\nExample:\n  npm run fuzz -- --cases 10000 --seed 1 --shapes tiny --quants Q8_0,Q4_0 --out fuzz.json")

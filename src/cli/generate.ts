@@ -5,7 +5,9 @@ import { resolveExactnessMode, type ExactnessMode } from "../core/exactness.js";
 import type { DecodeResult } from "../core/decoder.js";
 import { generate, POLICY_NAMES, type PolicyName } from "../core/generate.js";
 import { randomSeed } from "../core/sampling.js";
-import { collect, integerOption, log, numberOption, readTextFile } from "./options.js";
+import { indexingProgressDisplay } from "./indexing-progress.js";
+import { catchInterrupt, Interrupted } from "./interrupt.js";
+import { collect, integerOption, loadWarnings, log, numberOption, readTextFile, STDIN_PATH } from "./options.js";
 
 interface GenerateCliOptions {
   model: string;
@@ -31,6 +33,7 @@ interface GenerateCliOptions {
   gpu?: boolean;
   kvType: string;
   exactness: string;
+  progress: boolean;
 }
 
 export function summary(result: DecodeResult) {
@@ -78,16 +81,16 @@ export function generateCommand(): Command {
     .description(
       "Generate text with LLMA: copy spans from reference files, verify them in one forward pass; output identical to greedy decoding (or, with --temperature, to plain sampling with the same seed).",
     )
-    .requiredOption("--model <path>", "GGUF model file (or hf: URI, needs network)")
-    .option("--prompt <text>", "prompt text")
-    .option("--prompt-file <file>", "read the prompt from a file")
-    .option("--ref <file>", "reference text file to copy from (repeatable)", collect, [])
+    .requiredOption("-m, --model <path>", "GGUF model file (or hf: URI, needs network)")
+    .option("-p, --prompt <text>", "prompt text")
+    .option("-f, --prompt-file <file>", "read the prompt from a file ('-': standard input, to its end)")
+    .option("--ref <file>", "reference text file to copy from (repeatable; '-': standard input, when the prompt is not read from it)", collect, [])
     .option("--policy <policy>", "draft length: auto (cost-aware, measures this machine once) or paper (fixed n, k); default auto, or paper when --n/--k is given")
     .option("--n <n>", "paper policy: minimum matched tokens before copying (default 1)", integerOption("--n", 1, 64))
     .option("--k <k>", "paper policy: most tokens copied per step (default 20)", integerOption("--k", 0, 256))
-    .option("--max-tokens <n>", "most tokens to generate", integerOption("--max-tokens", 0, 1_000_000), 256)
-    .option("--threads <n>", "CPU threads (default: physical cores)", integerOption("--threads", 1, 1024))
-    .option("--context-size <n>", "context size in tokens", integerOption("--context-size", 16, 1 << 20), 4096)
+    .option("-n, --max-tokens <n>", "most tokens to generate", integerOption("--max-tokens", 0, 1_000_000), 256)
+    .option("-t, --threads <n>", "CPU threads (default: physical cores)", integerOption("--threads", 1, 1024))
+    .option("-c, --context-size <n>", "context size in tokens", integerOption("--context-size", 16, 1 << 20), 4096)
     .option("--stop <text>", "stop string (repeatable)", collect, [])
     .option("--temperature <t>", "sampling temperature (0: greedy); sampling stays lossless: the output is plain sampling's for the seed", numberOption("--temperature", 0, 100), 0)
     .option("--top-k <k>", "sample from the k most likely tokens (0: all)", integerOption("--top-k", 0, 1_000_000))
@@ -101,6 +104,7 @@ export function generateCommand(): Command {
     .option("--kv-type <type>", `KV cache type: ${KV_CACHE_TYPES.join(", ")} (Q8_0 and BF16 keep batched passes exact on the CPU; F16 does not past 256 cells)`, "Q8_0")
     .option("--exactness <mode>", "strict: verify drafts only in passes this model computes exactly like one-token passes (probed once, cached); relaxed: draft anyway, output not guaranteed identical", "strict")
     .option("--json", "print one JSON document (text, tokens, stats) on stdout; logs go to stderr")
+    .option("--no-progress", "no progress display while large references are tokenized and indexed")
     .addHelpText(
       "after",
       `
@@ -110,90 +114,128 @@ Example:
   llma generate --model tiny.gguf --prompt-file question.txt --ref previous-answer.txt --temperature 0.7 --top-p 0.95 --seed 7 --compare-greedy --json
     (--compare-greedy runs plain decoding with the same options and seed: identical must be true)`,
     )
-    .action(async (options: GenerateCliOptions) => {
+    .action(async (options: GenerateCliOptions, command: Command) => {
       if (options.policy === "auto" && (options.n !== undefined || options.k !== undefined))
         throw new Error("--n and --k set the paper policy; they cannot be combined with --policy auto");
       const policy = options.policy ?? (options.n !== undefined || options.k !== undefined ? "paper" : "auto");
       if (!POLICY_NAMES.includes(policy as PolicyName)) throw new Error(`unknown --policy ${JSON.stringify(policy)}: use one of ${POLICY_NAMES.join(", ")}`);
       if ((options.prompt === undefined) === (options.promptFile === undefined))
         throw new Error("give exactly one of --prompt TEXT or --prompt-file FILE");
+      const stdinReaders = [...(options.promptFile === STDIN_PATH ? ["--prompt-file -"] : []), ...options.ref.filter((file) => file === STDIN_PATH).map(() => "--ref -")];
+      if (stdinReaders.length > 1) throw new Error(`standard input can be read only once, but ${stdinReaders.join(" and ")} both ask for it: give the others as files`);
+      if (stdinReaders.length === 1 && process.stdin.isTTY) log(`llma: reading the ${options.promptFile === STDIN_PATH ? "prompt" : "reference"} from standard input (end it with Ctrl-D)...`);
       const prompt = options.prompt ?? (await readTextFile(options.promptFile!, "prompt"));
       const references = await Promise.all(options.ref.map((file) => readTextFile(file, "reference")));
       const exactness = resolveExactnessMode(options.exactness);
-      const model = await LlamaCppModel.load({
-        model: options.model,
-        threads: options.threads,
-        contextSize: options.contextSize,
-        gpu: options.gpu ? "auto" : false,
-        kvCacheType: resolveKvCacheType(options.kvType),
-      });
+      // Ctrl-C stops indexing or decoding at its next chunk or step; exit 130 (see ./interrupt.ts).
+      const interrupt = catchInterrupt();
       try {
-        const warning = model.exactness && exactnessWarning(model.exactness, exactness);
-        if (warning) log(`llma: warning: ${warning}`);
-        if (policy === "auto") await model.calibrate({ onMeasure: () => log("measuring this machine's forward-pass cost curve (once per model and settings)...") });
-        const request = {
-          prompt,
-          references,
-          policy: policy as PolicyName,
-          n: options.n,
-          k: options.k,
-          maxTokens: options.maxTokens,
-          stop: options.stop,
-          indexPrompt: options.indexPrompt,
-          indexOutput: options.indexOutput,
-          exactness,
-          temperature: options.temperature,
-          topK: options.topK,
-          topP: options.topP,
-          minP: options.minP,
-          // Resolved here so that --compare-greedy's plain run samples with the same seed.
-          seed: options.temperature > 0 ? (options.seed ?? randomSeed()) : undefined,
-        };
-        let greedy: DecodeResult | undefined;
-        if (options.compareGreedy) {
-          // Warm-up pass so neither method pays first-call allocation costs.
-          await generate(model, { ...request, method: "greedy", maxTokens: 2 });
-          greedy = await generate(model, { ...request, method: "greedy" });
-          log(`${request.temperature > 0 ? "plain sampling" : "greedy"}: ${greedy.stats.generatedTokens} tokens in ${greedy.stats.totalMs.toFixed(0)} ms`);
-        }
-        const streamToStdout = !options.json && !options.compareGreedy;
-        const result = await generate(model, {
-          ...request,
-          method: "llma",
-          onText: streamToStdout ? (text) => process.stdout.write(text) : undefined,
-        });
-        if (streamToStdout) process.stdout.write("\n");
-        const output: Record<string, unknown> = {
-          text: result.text,
-          tokens: result.tokens,
-          model: options.model,
-          threads: model.threads,
-          kvCacheType: model.kvCacheType,
-          policy,
-          n: policy === "paper" ? (options.n ?? 1) : undefined,
-          k: policy === "paper" ? (options.k ?? 20) : undefined,
-          ...(request.seed !== undefined
-            ? { sampling: { temperature: request.temperature, topK: request.topK, topP: request.topP, minP: request.minP, seed: request.seed } }
-            : {}),
-          stats: summary(result),
-          exactness: exactnessReport(model, exactness),
-        };
-        if (greedy) {
-          output.greedy = summary(greedy);
-          output.identical = greedy.tokens.length === result.tokens.length && greedy.tokens.every((t, i) => t === result.tokens[i]);
-          output.speedup = round(greedy.stats.totalMs / result.stats.totalMs, 3);
-          output.decodeSpeedup = round(
-            (greedy.stats.totalMs - greedy.stats.promptMs) / Math.max(1e-9, result.stats.totalMs - result.stats.promptMs),
-            3,
-          );
-        }
-        if (options.json) process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
-        else {
-          if (!streamToStdout) process.stdout.write(`${result.text}\n`);
-          log(JSON.stringify({ stats: output.stats, identical: output.identical, speedup: output.speedup }));
-        }
+        await generateWith(options, command, { prompt, references, policy: policy as PolicyName, exactness }, interrupt.signal);
       } finally {
-        await model.dispose();
+        interrupt.dispose();
       }
     });
+}
+
+interface ResolvedInput {
+  readonly prompt: string;
+  readonly references: readonly string[];
+  readonly policy: PolicyName;
+  readonly exactness: ExactnessMode;
+}
+
+async function generateWith(options: GenerateCliOptions, command: Command, input: ResolvedInput, signal: AbortSignal): Promise<void> {
+  const { prompt, references, policy, exactness } = input;
+  const model = await LlamaCppModel.load({
+    model: options.model,
+    threads: options.threads,
+    contextSize: options.contextSize,
+    gpu: options.gpu ? "auto" : false,
+    kvCacheType: resolveKvCacheType(options.kvType),
+    onWarning: loadWarnings(command),
+  });
+  try {
+    const warning = model.exactness && exactnessWarning(model.exactness, exactness);
+    if (warning) log(`llma: warning: ${warning}`);
+    if (policy === "auto") await model.calibrate({ onMeasure: () => log("measuring this machine's forward-pass cost curve (once per model and settings)...") });
+    if (signal.aborted) throw new Interrupted("interrupted (SIGINT) while loading the model");
+    const request = {
+      prompt,
+      references,
+      signal,
+      policy,
+      n: options.n,
+      k: options.k,
+      maxTokens: options.maxTokens,
+      stop: options.stop,
+      indexPrompt: options.indexPrompt,
+      indexOutput: options.indexOutput,
+      exactness,
+      temperature: options.temperature,
+      topK: options.topK,
+      topP: options.topP,
+      minP: options.minP,
+      // Resolved here so that --compare-greedy's plain run samples with the same seed.
+      seed: options.temperature > 0 ? (options.seed ?? randomSeed()) : undefined,
+    };
+    let greedy: DecodeResult | undefined;
+    if (options.compareGreedy) {
+      // Warm-up pass so neither method pays first-call allocation costs.
+      await generate(model, { ...request, method: "greedy", maxTokens: 2 });
+      greedy = await generate(model, { ...request, method: "greedy" });
+      if (greedy.stopReason === "abort") throw new Interrupted(`interrupted (SIGINT) after ${greedy.stats.generatedTokens} tokens of plain decoding`);
+      log(`${request.temperature > 0 ? "plain sampling" : "greedy"}: ${greedy.stats.generatedTokens} tokens in ${greedy.stats.totalMs.toFixed(0)} ms`);
+    }
+    const streamToStdout = !options.json && !options.compareGreedy;
+    const progress = indexingProgressDisplay(process.stderr, references.reduce((sum, text) => sum + text.length, 0), options.progress);
+    let result: DecodeResult;
+    try {
+      result = await generate(model, {
+        ...request,
+        method: "llma",
+        onIndexProgress: progress.onProgress,
+        onText: streamToStdout ? (text) => process.stdout.write(text) : undefined,
+      });
+    } finally {
+      progress.stop();
+    }
+    if (streamToStdout) process.stdout.write("\n");
+    if (result.stopReason === "abort")
+      throw new Interrupted(
+        progress.finished || references.length === 0
+          ? `interrupted (SIGINT) after ${result.stats.generatedTokens} generated tokens`
+          : "interrupted (SIGINT) while tokenizing and indexing the references",
+      );
+    const output: Record<string, unknown> = {
+      text: result.text,
+      tokens: result.tokens,
+      model: options.model,
+      threads: model.threads,
+      kvCacheType: model.kvCacheType,
+      policy,
+      n: policy === "paper" ? (options.n ?? 1) : undefined,
+      k: policy === "paper" ? (options.k ?? 20) : undefined,
+      ...(request.seed !== undefined
+        ? { sampling: { temperature: request.temperature, topK: request.topK, topP: request.topP, minP: request.minP, seed: request.seed } }
+        : {}),
+      stats: summary(result),
+      exactness: exactnessReport(model, exactness),
+    };
+    if (greedy) {
+      output.greedy = summary(greedy);
+      output.identical = greedy.tokens.length === result.tokens.length && greedy.tokens.every((t, i) => t === result.tokens[i]);
+      output.speedup = round(greedy.stats.totalMs / result.stats.totalMs, 3);
+      output.decodeSpeedup = round(
+        (greedy.stats.totalMs - greedy.stats.promptMs) / Math.max(1e-9, result.stats.totalMs - result.stats.promptMs),
+        3,
+      );
+    }
+    if (options.json) process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
+    else {
+      if (!streamToStdout) process.stdout.write(`${result.text}\n`);
+      log(JSON.stringify({ stats: output.stats, identical: output.identical, speedup: output.speedup }));
+    }
+  } finally {
+    await model.dispose();
+  }
 }

@@ -7,6 +7,7 @@ import { exactnessCommand } from "./exactness.js";
 import { fuzzCommand } from "./fuzz.js";
 import { generateCommand } from "./generate.js";
 import { indexCommand } from "./index.js";
+import { Interrupted } from "./interrupt.js";
 import { makeModelCommand } from "./make-model.js";
 import { ragCommand } from "./rag.js";
 import { serveCommand } from "./serve.js";
@@ -40,6 +41,10 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode; // commander already printed the message
+    if (error instanceof Interrupted) {
+      process.stderr.write(`llma: ${error.message}\n`);
+      return error.exitCode;
+    }
     process.stderr.write(`llma: error: ${(error as Error).message}\n`);
     return 1;
   }

@@ -7,7 +7,7 @@ import { DEFAULT_MAX_ENTRIES, DEFAULT_TENANT } from "../store/answers.js";
 import { DEFAULT_CACHE_TOP, DEFAULT_TOP, ragAnswer } from "../store/rag.js";
 import { openStore } from "../store/open.js";
 import { round, summary } from "./generate.js";
-import { integerOption, log } from "./options.js";
+import { integerOption, loadWarnings, log } from "./options.js";
 
 interface RagCliOptions {
   store: string;
@@ -35,19 +35,19 @@ export function ragCommand(): Command {
       "Answer a query from a document store: retrieve the top passages (BM25), prompt with the paper's template, generate with LLMA copying from the passages and from cached answers to similar queries; the answer is cached. Output identical to greedy decoding.",
     )
     .requiredOption("--store <db>", "store made by `llma index`: a SQLite file or a postgres:// URL")
-    .requiredOption("--model <path>", "GGUF model file")
+    .requiredOption("-m, --model <path>", "GGUF model file")
     .requiredOption("--query <text>", "the question")
     .option("--top <n>", "passages retrieved", integerOption("--top", 1, 1000), DEFAULT_TOP)
     .option("--no-cache", "neither copy from nor store into the answer cache")
     .option("--cache-top <n>", "cached answers to similar queries used as references", integerOption("--cache-top", 0, 100), DEFAULT_CACHE_TOP)
     .option("--cache-size <n>", "most answers the cache keeps (least recently used evicted)", integerOption("--cache-size", 1, 1e9), DEFAULT_MAX_ENTRIES)
     .option("--tenant <name>", "answer cache namespace", DEFAULT_TENANT)
-    .option("--max-tokens <n>", "most tokens to generate", integerOption("--max-tokens", 0, 1_000_000), 256)
+    .option("-n, --max-tokens <n>", "most tokens to generate", integerOption("--max-tokens", 0, 1_000_000), 256)
     .option("--policy <policy>", "draft length: auto (cost-aware) or paper (fixed n, k); default auto, or paper when --n/--k is given")
     .option("--n <n>", "paper policy: minimum matched tokens before copying (default 1)", integerOption("--n", 1, 64))
     .option("--k <k>", "paper policy: most tokens copied per step (default 20)", integerOption("--k", 0, 256))
-    .option("--threads <n>", "CPU threads (default: physical cores)", integerOption("--threads", 1, 1024))
-    .option("--context-size <n>", "context size in tokens (passages that do not fit are dropped, lowest ranked first)", integerOption("--context-size", 16, 1 << 20), 4096)
+    .option("-t, --threads <n>", "CPU threads (default: physical cores)", integerOption("--threads", 1, 1024))
+    .option("-c, --context-size <n>", "context size in tokens (passages that do not fit are dropped, lowest ranked first)", integerOption("--context-size", 16, 1 << 20), 4096)
     .option("--compare-greedy", "also run plain greedy decoding on the same prompt; report identical and the speed ratio")
     .option("--gpu", "use a GPU if node-llama-cpp finds one")
     .option("--json", "print one JSON document (answer, sources, cache, stats) on stdout; logs go to stderr")
@@ -58,7 +58,7 @@ Example:
   llma index --store rag.db bench/data/llma-rag.jsonl
   llma rag --store rag.db --model tiny.gguf --query "where does real insulin come from" --top 5 --json`,
     )
-    .action(async (options: RagCliOptions) => {
+    .action(async (options: RagCliOptions, command: Command) => {
       if (options.policy === "auto" && (options.n !== undefined || options.k !== undefined))
         throw new Error("--n and --k set the paper policy; they cannot be combined with --policy auto");
       const policy = options.policy ?? (options.n !== undefined || options.k !== undefined ? "paper" : "auto");
@@ -67,7 +67,7 @@ Example:
       // The store first: a bad store file fails before the model loads.
       const store = await openStore(options.store, { create: false, maxEntries: options.cacheSize });
       try {
-        const model = await LlamaCppModel.load({ model: options.model, threads: options.threads, contextSize: options.contextSize, gpu: options.gpu ? "auto" : false });
+        const model = await LlamaCppModel.load({ model: options.model, threads: options.threads, contextSize: options.contextSize, gpu: options.gpu ? "auto" : false, onWarning: loadWarnings(command, "llma rag") });
         try {
           if (policy === "auto") await model.calibrate({ onMeasure: () => log("measuring this machine's forward-pass cost curve (once per model and settings)...") });
           const streamToStdout = !options.json && !options.compareGreedy;

@@ -6,7 +6,7 @@ import { POLICY_NAMES, type PolicyName } from "../core/generate.js";
 import { buildApp, DEFAULT_DRAIN_MS, DEFAULT_QUEUE } from "../server/app.js";
 import { resolveAccessOptions } from "../server/access-options.js";
 import { DEFAULT_MAX_ENTRIES } from "../store/answers.js";
-import { collect, integerOption, log } from "./options.js";
+import { collect, integerOption, loadWarnings, log } from "./options.js";
 import { openServeStores } from "./serve-stores.js";
 
 interface ServeCliOptions {
@@ -51,13 +51,13 @@ export function serveCommand(): Command {
     .description(
       "OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions) with Predicted Outputs and references; greedy requests are accelerated losslessly.",
     )
-    .requiredOption("--model <path>", "GGUF model file (or hf: URI, needs network)")
+    .requiredOption("-m, --model <path>", "GGUF model file (or hf: URI, needs network)")
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--port <port>", "port to listen on (0: any free port)", integerOption("--port", 0, 65535), 8080)
     .option("--parallel <n>", "requests generating at once (one sequence each)", integerOption("--parallel", 1, 256), 1)
     .option("--queue <n>", "requests that may wait for a slot; more get 429", integerOption("--queue", 0, 1_000_000), DEFAULT_QUEUE)
-    .option("--threads <n>", "CPU threads (default: physical cores)", integerOption("--threads", 1, 1024))
-    .option("--context-size <n>", "context size in tokens, per sequence", integerOption("--context-size", 16, 1 << 20), 4096)
+    .option("-t, --threads <n>", "CPU threads (default: physical cores)", integerOption("--threads", 1, 1024))
+    .option("-c, --context-size <n>", "context size in tokens, per sequence", integerOption("--context-size", 16, 1 << 20), 4096)
     .option("--temperature <t>", "temperature of requests that give none (0: greedy, accelerated)", temperatureOption, 0)
     .option("--policy <policy>", "draft length: auto (cost-aware, measures this machine once) or paper (fixed n = 1, k = 20)", "auto")
     .option("--no-conversation-references", "by default, do not copy from the conversation (the prompt); requests may still turn it on")
@@ -87,7 +87,7 @@ Example:
   curl http://127.0.0.1:8080/v1/chat/completions -H 'content-type: application/json' \\
     -d '{"model":"tiny","messages":[{"role":"user","content":"Hi"}],"max_tokens":32,"prediction":{"type":"content","content":"Hello"}}'`,
     )
-    .action(async (options: ServeCliOptions) => {
+    .action(async (options: ServeCliOptions, command: Command) => {
       if (!POLICY_NAMES.includes(options.policy as PolicyName))
         throw new Error(`unknown --policy ${JSON.stringify(options.policy)}: use one of ${POLICY_NAMES.join(", ")}`);
       const exactness = resolveExactnessMode(options.exactness);
@@ -105,6 +105,7 @@ Example:
         sequences: options.parallel,
         gpu: options.gpu ? "auto" : false,
         kvCacheType,
+        onWarning: loadWarnings(command, "llma serve"),
       }).catch(async (error: unknown) => {
         await closeStores();
         throw error;

@@ -4,6 +4,7 @@ import type { TokenModel, TokenSequence } from "./model.js";
 import { ModelState, type DecodingMode } from "./model-state.js";
 import { CostAwarePolicy, FixedPolicy, type DraftPolicy } from "./policy.js";
 import { ReferenceProposer, type DraftProposer } from "./proposer.js";
+import { indexReferencesUnlessAborted, type IndexingProgress } from "./reference-indexing.js";
 import { isSampling, normalizeSeed, randomSeed, validateDistributionOptions, type SamplingOptions } from "./sampling.js";
 import { ForcedSequence, endOfGenerationToken } from "./target.js";
 
@@ -42,7 +43,10 @@ export interface GenerateRequest {
   /** Seed of a sampled request (any integer, taken mod 2^32); default: a random one, reported in stats.seed. */
   readonly seed?: number;
   readonly stop?: readonly string[];
+  /** Aborts tokenizing and indexing the references, and decoding: the result then has stopReason "abort". */
   readonly signal?: AbortSignal;
+  /** Progress of tokenizing and indexing the references (seconds for megabytes of them). */
+  readonly onIndexProgress?: (progress: IndexingProgress) => void;
   readonly onText?: (text: string) => void;
   readonly onTokens?: (tokens: readonly number[]) => void;
   /** Force this output (target-oriented decoding) instead of the model's greedy choice. */
@@ -124,8 +128,9 @@ export async function generate(model: TokenModel, request: GenerateRequest): Pro
     request.proposer ??
     (method === "llma"
       ? new ReferenceProposer({
-          references: (request.references ?? []).map((reference) => toTokens(model, reference, false)),
+          references: [],
           policy: resolvePolicy(model, request, sampling ? "sampled" : "greedy"),
+          index: await indexReferencesUnlessAborted(model, request.references ?? [], { signal: request.signal, onProgress: request.onIndexProgress }),
           indexPrompt: request.indexPrompt,
           indexOutput: request.indexOutput,
         })

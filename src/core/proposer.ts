@@ -32,6 +32,8 @@ export interface DraftProposer {
 export interface ReferenceProposerOptions {
   /** Reference token sequences (retrieved documents, cached answers, earlier turns...). */
   readonly references: readonly (readonly number[])[];
+  /** An index that already holds references (e.g. from indexReferences, which yields and reports progress); `references` are added to it. */
+  readonly index?: ReferenceIndex;
   readonly policy: DraftPolicy;
   /** Also copy from the prompt (default true). */
   readonly indexPrompt?: boolean;
@@ -62,7 +64,7 @@ const REJOIN_MATCH_CAP = 32;
  * expected tokens per millisecond is drafted; the paper's fixed policy keeps the paper's single match.
  */
 export class ReferenceProposer implements DraftProposer {
-  readonly index = new ReferenceIndex();
+  readonly index: ReferenceIndex;
   private readonly cursor: ContextCursor;
   private readonly policy: DraftPolicy;
   private readonly indexPrompt: boolean;
@@ -79,6 +81,7 @@ export class ReferenceProposer implements DraftProposer {
   private proposedAt = 0;
 
   constructor(options: ReferenceProposerOptions) {
+    this.index = options.index ?? new ReferenceIndex();
     for (const reference of options.references) this.index.addReference(reference);
     this.cursor = this.index.cursor();
     this.policy = options.policy;

@@ -17,6 +17,23 @@
 export const MAX_TOKEN_ID = 1 << 21;
 const KEY_SPACE = 1 << 22; // token keys: [0, 2^21) real tokens, [2^21, 2^22) separators
 
+/** Tokens addReferenceAsync appends between two yields to the event loop. */
+export const DEFAULT_INDEX_CHUNK_TOKENS = 16_384;
+
+export interface AddReferenceOptions {
+  /** Aborting stops the indexing at the next chunk (it throws the signal's reason). */
+  readonly signal?: AbortSignal;
+  /** After each chunk: tokens of this reference indexed so far, and its length. */
+  readonly onProgress?: (done: number, total: number) => void;
+  /** Tokens per chunk (default DEFAULT_INDEX_CHUNK_TOKENS). */
+  readonly chunkTokens?: number;
+}
+
+/** Lets timers, I/O and signal handlers (Ctrl-C) run between two chunks of synchronous work. */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
 /** A longest match of the context's suffix inside the indexed text. */
 export interface ReferenceMatch {
   /** Number of context tokens matched (the matched suffix length). */
@@ -86,6 +103,29 @@ export class ReferenceIndex {
     this.beginSource("reference", reference);
     for (const token of tokens) this.appendToken(token);
     this.spans[this.spans.length - 1].end = this.textLength;
+  }
+
+  /**
+   * addReference in chunks of `chunkTokens` (default 16,384: tens of milliseconds) that yield to the
+   * event loop in between, so a large reference (a 5 MB document is ~1.6M tokens, seconds of work)
+   * reports progress and can be stopped: `signal` aborting ends it with the signal's reason (the index
+   * then holds part of the reference and is not to be used). Builds exactly what addReference builds.
+   */
+  async addReferenceAsync(tokens: readonly number[], options: AddReferenceOptions = {}): Promise<void> {
+    const chunk = options.chunkTokens ?? DEFAULT_INDEX_CHUNK_TOKENS;
+    if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`chunkTokens must be an integer >= 1, got ${chunk}`);
+    options.signal?.throwIfAborted();
+    if (tokens.length === 0) return;
+    this.beginSource("reference");
+    for (let start = 0; start < tokens.length; start += chunk) {
+      if (start > 0) {
+        await yieldToEventLoop();
+        options.signal?.throwIfAborted();
+      }
+      const end = Math.min(tokens.length, start + chunk);
+      for (let i = start; i < end; i++) this.appendToken(tokens[i]);
+      options.onProgress?.(end, tokens.length);
+    }
   }
 
   /** Which source a text position belongs to (for statistics: where drafts come from). */

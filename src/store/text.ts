@@ -16,16 +16,42 @@ export const DEFAULT_MAX_WORDS = 200;
 const wordCount = (text: string) => (text.match(/\S+/g) ?? []).length;
 
 /**
- * Sentences of a text: ends at . ! ? (with closing quotes/brackets) before whitespace, and at blank
- * lines. Abbreviations may split a sentence early; chunking only needs rough boundaries.
+ * Words after which a period rarely ends a sentence. Unicode's sentence rules (Intl.Segmenter)
+ * already keep "U.S. law", "3.5" and "e.g. this" together, but break after a title before a name
+ * ("Dr. | Smith"), since the next word is capitalised; ICU's own list of such exceptions is not
+ * reachable through Intl.Segmenter, so the common English ones are merged back here.
+ */
+const NON_TERMINAL_ABBREVIATIONS = new Set(
+  "Mr Mrs Ms Mx Dr Prof Sr Jr St Mt Ft Gen Col Capt Lt Sgt Rev Hon Gov Sen Rep Pres Fr Fig Figs Vol Vols Ch Sec p pp vs cf approx ca Inc Ltd Corp Co Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec".split(" "),
+);
+
+/** Whether a sentence segment ends with an abbreviation or an initial ("J.") rather than a sentence end. */
+function endsWithAbbreviation(segment: string): boolean {
+  const last = /(?:^|\s)\(?([\p{L}]+)\.$/u.exec(segment.trimEnd());
+  if (!last) return false;
+  const word = last[1];
+  return NON_TERMINAL_ABBREVIATIONS.has(word) || /^\p{Lu}$/u.test(word);
+}
+
+/**
+ * Sentences of a text, by Unicode's sentence boundaries (Intl.Segmenter, granularity "sentence":
+ * . ! ? with closing quotes and brackets, decimals and "U.S. law" kept whole), never across a blank
+ * line, and not after a title or an initial ("Dr. Smith", "J. Smith").
  */
 export function splitSentences(text: string): string[] {
+  const segmenter = new Intl.Segmenter("en", { granularity: "sentence" });
   const sentences: string[] = [];
   for (const paragraph of text.split(/\n\s*\n/)) {
     const flat = paragraph.replace(/\s+/g, " ").trim();
     if (flat === "") continue;
-    const parts = flat.split(/(?<=[.!?]["'”’)\]]*)\s+(?=\S)/);
-    for (const part of parts) if (part.trim() !== "") sentences.push(part.trim());
+    let pending = "";
+    for (const { segment } of segmenter.segment(flat)) {
+      pending += segment;
+      if (endsWithAbbreviation(pending)) continue;
+      if (pending.trim() !== "") sentences.push(pending.trim());
+      pending = "";
+    }
+    if (pending.trim() !== "") sentences.push(pending.trim());
   }
   return sentences;
 }

@@ -86,7 +86,7 @@ describe("llma generate", () => {
 
   it.each([
     [["--model", "/nonexistent.gguf", "--prompt", "x"], /model file not found: \/nonexistent.gguf/],
-    [["--prompt", "x"], /required option '--model <path>'/],
+    [["--prompt", "x"], /required option '-m, --model <path>'/],
     [["--model", "MODEL", "--prompt", "x", "--prompt-file", "p.txt"], /exactly one of --prompt TEXT or --prompt-file FILE/],
     [["--model", "MODEL"], /exactly one of --prompt TEXT or --prompt-file FILE/],
     [["--model", "MODEL", "--prompt", "x", "--k", "-1"], /--k must be between 0 and 256, got -1/],
