@@ -115,8 +115,9 @@ export class ReferenceIndex {
     const chunk = options.chunkTokens ?? DEFAULT_INDEX_CHUNK_TOKENS;
     if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`chunkTokens must be an integer >= 1, got ${chunk}`);
     options.signal?.throwIfAborted();
+    const reference = this.referencesAdded++;
     if (tokens.length === 0) return;
-    this.beginSource("reference");
+    this.beginSource("reference", reference);
     for (let start = 0; start < tokens.length; start += chunk) {
       if (start > 0) {
         await yieldToEventLoop();

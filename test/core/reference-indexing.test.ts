@@ -35,6 +35,14 @@ describe("ReferenceIndex.addReferenceAsync", () => {
     expect(chunked.states).toBe(sync.states);
     expect(chunked.length).toBe(sync.length);
     expect(walk(chunked, stream)).toEqual(walk(sync, stream));
+    // Every position names the same source and the same reference (an empty one counted, as addReference does).
+    sync.addReference([]);
+    await chunked.addReferenceAsync([]);
+    sync.addReference([3, 4]);
+    await chunked.addReferenceAsync([3, 4]);
+    const positions = Array.from({ length: sync.length }, (_, i) => i);
+    expect(positions.map((i) => [chunked.sourceAt(i), chunked.referenceAt(i)])).toEqual(positions.map((i) => [sync.sourceAt(i), sync.referenceAt(i)]));
+    expect(chunked.referenceAt(chunked.length - 1)).toBe(4);
     // ceil(5000 / 777) = 7 reports per reference, increasing, the last one complete.
     expect(reports).toHaveLength(21);
     expect(reports.slice(0, 7).map(([done]) => done)).toEqual([777, 1554, 2331, 3108, 3885, 4662, 5000]);

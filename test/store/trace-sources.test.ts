@@ -31,7 +31,7 @@ async function ask(extra: Record<string, unknown>): Promise<Traced> {
     url: "/v1/completions",
     payload: { model: "tiny", max_tokens: 32, prompt: "where does real insulin come from", user: "alice", ...extra },
   });
-  expect(response.statusCode).toBe(200);
+  expect(response.statusCode, response.body).toBe(200);
   return response.json();
 }
 
