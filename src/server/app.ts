@@ -18,7 +18,7 @@ import type { TokenSequence } from "../core/model.js";
 import { requireApiKey } from "./auth.js";
 import { ChatRenderer } from "../backends/chat-template.js";
 import { enableCors } from "./cors.js";
-import { needsPlainSampler, needsSampler, runGeneration, type EngineRequest, type EngineResult, type Sampling } from "./engine.js";
+import { hasPenalties, needsPlainSampler, needsSampler, runGeneration, type EngineRequest, type EngineResult, type Sampling } from "./engine.js";
 import { ApiError, unsupported } from "./errors.js";
 import { Metrics } from "./metrics.js";
 import { StoreHealth } from "./store-health.js";
@@ -351,6 +351,13 @@ export function buildApp(options: ServerOptions): LlmaServer {
         // The cache only speeds requests up: a locked or broken cache file, or a database that is down, must not fail them.
         storeHealth.failed("cache_lookup", error);
       }
+    }
+    // "auto" tool calls run node-llama-cpp's LlamaChat, whose penalty window counts other tokens than ours: refused, not approximated.
+    if (tools?.path === "auto" && sampling.logitBias)
+      throw unsupported("logit_bias", "logit_bias is not served with tool_choice \"auto\" (name the function, or \"required\", or \"none\")");
+    if (tools?.path === "auto" && hasPenalties(sampling)) {
+      const field = sampling.repeatPenalty !== undefined ? "repeat_penalty" : sampling.frequencyPenalty ? "frequency_penalty" : "presence_penalty";
+      throw unsupported(field, `penalties are not served with tool_choice "auto" (name the function, or "required", or "none")`);
     }
     if (params.stream && output.topLogprobs !== undefined && endpoint === "responses")
       throw new ApiError(400, "Unsupported 'top_logprobs': log probabilities are returned on non-streamed responses only; send stream: false", "top_logprobs", "unsupported_parameter");

@@ -10,15 +10,14 @@
  * Log probabilities come here when the reply is sampled, streamed or under a grammar; a greedy,
  * non-streamed reply gets them after LLMA's decoding instead (see logprobs-pass.ts).
  */
-import { LlamaGrammarEvaluationState, TokenBias, type LlamaGrammar, type Token } from "node-llama-cpp";
+import { LlamaGrammarEvaluationState, type LlamaGrammar, type Token } from "node-llama-cpp";
 import type { LlamaCppModel } from "../backends/llama-cpp.js";
 import type { StopReason } from "../core/decoder.js";
 import { outputIsExact, passWidthLimit } from "../core/exactness.js";
 import type { TokenSequence } from "../core/model.js";
 import { OutputText } from "../core/output-text.js";
-import { randomSeed } from "../core/sampling.js";
 import { ApiError } from "./errors.js";
-import { finishReason, PENALTY_WINDOW, type EngineRequest, type EngineResult } from "./engine.js";
+import { finishReason, nodeSamplerOptions, type EngineRequest, type EngineResult } from "./engine.js";
 import { tokenLogprob, type TokenLogprob } from "./logprobs.js";
 import { grammarFor, type ResponseFormat } from "./structured.js";
 
@@ -46,9 +45,7 @@ export async function runConstrained(model: LlamaCppModel, sequence: TokenSequen
   const generated: number[] = [];
   const logprobs: TokenLogprob[] | undefined = constraints.topLogprobs !== undefined ? [] : undefined;
   let stop: StopReason | undefined = signal.aborted ? "abort" : undefined;
-  const penalties = !!sampling.frequencyPenalty || !!sampling.presencePenalty;
-  const seed = sampling.temperature > 0 ? (sampling.seed ?? randomSeed()) : undefined;
-  const bias = sampling.logitBias;
+  const samplerOptions = nodeSamplerOptions(model, sampling, generated, maxTokens);
   const grammarEvaluationState = constraints.grammar ? new LlamaGrammarEvaluationState({ model: model.model, grammar: constraints.grammar }) : undefined;
   /** Entries of the tokens whose text has not been streamed yet (they go out with the next piece). */
   let unsent = 0;
@@ -65,29 +62,9 @@ export async function runConstrained(model: LlamaCppModel, sequence: TokenSequen
       prompt.slice(cached) as Token[],
       { probabilities: logprobs !== undefined },
       {
-        temperature: sampling.temperature,
-        topK: 0,
-        topP: sampling.topP ?? 1,
-        minP: 0,
-        seed,
+        ...samplerOptions,
         yieldEogToken: true,
         grammarEvaluationState,
-        repeatPenalty: penalties
-          ? {
-              punishTokens: () => generated.slice(-PENALTY_WINDOW) as Token[],
-              maxPunishTokens: PENALTY_WINDOW,
-              penalty: 1,
-              frequencyPenalty: sampling.frequencyPenalty ?? 0,
-              presencePenalty: sampling.presencePenalty ?? 0,
-            }
-          : undefined,
-        tokenBias: bias
-          ? () => {
-              const tokenBias = new TokenBias(model.model.tokenizer);
-              for (const [token, logit] of bias) tokenBias.set(token as Token, { logit });
-              return tokenBias;
-            }
-          : undefined,
       },
     );
     for await (const next of tokens) {
@@ -126,7 +103,7 @@ export async function runConstrained(model: LlamaCppModel, sequence: TokenSequen
     forwardPasses: generated.length + (stop === "eos" ? 1 : 0),
     draftedTokens: 0,
     acceptedTokens: 0,
-    ...(seed !== undefined ? { seed } : {}),
+    ...(samplerOptions.seed !== undefined ? { seed: samplerOptions.seed } : {}),
     ...(exact !== undefined ? { exact } : {}),
     ...(logprobs ? { logprobs } : {}),
   };

@@ -115,7 +115,7 @@ export function needsPlainSampler(sampling: Sampling | undefined): boolean {
 }
 
 /** Whether any penalty is on (a window of 0 turns them all off, as llama.cpp's repeat_last_n 0 does). */
-function hasPenalties(sampling: Sampling): boolean {
+export function hasPenalties(sampling: Sampling): boolean {
   const penalized = !!sampling.frequencyPenalty || !!sampling.presencePenalty || (sampling.repeatPenalty !== undefined && sampling.repeatPenalty !== 1);
   return penalized && sampling.penaltyWindow !== 0;
 }
@@ -166,6 +166,46 @@ export async function runGeneration(model: LlamaCppModel, sequence: TokenSequenc
   };
 }
 
+/**
+ * node-llama-cpp's sampler settings for a request (every field it serves: temperature, top_k, top_p,
+ * min_p, seed, the penalties over their window, logit_bias), shared by every path that samples with it
+ * (penalties here, grammars and logprobs in constrained.ts, tool calls in tools.ts), so that no path
+ * drops a field another serves. `generated` is read at each token (the penalties' window).
+ */
+export function nodeSamplerOptions(model: LlamaCppModel, sampling: Sampling, generated: readonly number[], maxTokens: number) {
+  const window = sampling.penaltyWindow === undefined ? PENALTY_WINDOW : sampling.penaltyWindow === "all" ? maxTokens : sampling.penaltyWindow;
+  const newline = sampling.penalizeNewline === false ? model.model.tokens.nl : undefined;
+  const punished = () => {
+    const recent = generated.slice(-window) as Token[];
+    return newline === undefined ? recent : recent.filter((token) => token !== newline);
+  };
+  const bias = sampling.logitBias;
+  return {
+    // OpenAI's sampler (the whole distribution, top_p 1) unless top_k / min_p are given.
+    temperature: sampling.temperature,
+    topK: sampling.topK ?? 0,
+    topP: sampling.topP ?? 1,
+    minP: sampling.minP ?? 0,
+    seed: sampling.temperature > 0 ? (sampling.seed ?? randomSeed()) : undefined,
+    repeatPenalty: hasPenalties(sampling)
+      ? {
+          punishTokens: punished,
+          maxPunishTokens: window,
+          penalty: sampling.repeatPenalty ?? 1,
+          frequencyPenalty: sampling.frequencyPenalty ?? 0,
+          presencePenalty: sampling.presencePenalty ?? 0,
+        }
+      : undefined,
+    tokenBias: bias
+      ? () => {
+          const tokenBias = new TokenBias(model.model.tokenizer);
+          for (const [token, logit] of bias) tokenBias.set(token as Token, { logit });
+          return tokenBias;
+        }
+      : undefined,
+  };
+}
+
 /** The node-llama-cpp sequence under a backend sequence. */
 function contextSequence(sequence: TokenSequence): LlamaContextSequence {
   const inner = (sequence as { sequence?: LlamaContextSequence }).sequence;
@@ -185,45 +225,13 @@ async function sample(model: LlamaCppModel, sequence: TokenSequence, request: En
   let passes = 0;
   let stop: StopReason | undefined = signal.aborted ? "abort" : undefined;
 
-  const penalties = hasPenalties(sampling);
-  const window = sampling.penaltyWindow === undefined ? PENALTY_WINDOW : sampling.penaltyWindow === "all" ? maxTokens : sampling.penaltyWindow;
-  const newline = sampling.penalizeNewline === false ? model.model.tokens.nl : undefined;
-  const punished = () => {
-    const recent = generated.slice(-window) as Token[];
-    return newline === undefined ? recent : recent.filter((token) => token !== newline);
-  };
-  const seed = sampling.temperature > 0 ? (sampling.seed ?? randomSeed()) : undefined;
-  const bias = sampling.logitBias;
+  const samplerOptions = nodeSamplerOptions(model, sampling, generated, maxTokens);
   const flush = (final: boolean) => {
     const piece = text.takeStreamable(final);
     if (piece.length > 0) request.onText?.(piece);
   };
   if (!stop) {
-    const tokens = inner.evaluate(prompt.slice(cached) as Token[], {
-      // OpenAI's sampler (the whole distribution, top_p 1) unless top_k / min_p are given.
-      temperature: sampling.temperature,
-      topK: sampling.topK ?? 0,
-      topP: sampling.topP ?? 1,
-      minP: sampling.minP ?? 0,
-      seed,
-      yieldEogToken: true,
-      repeatPenalty: penalties
-        ? {
-            punishTokens: punished,
-            maxPunishTokens: window,
-            penalty: sampling.repeatPenalty ?? 1,
-            frequencyPenalty: sampling.frequencyPenalty ?? 0,
-            presencePenalty: sampling.presencePenalty ?? 0,
-          }
-        : undefined,
-      tokenBias: bias
-        ? () => {
-            const tokenBias = new TokenBias(model.model.tokenizer);
-            for (const [token, logit] of bias) tokenBias.set(token as Token, { logit });
-            return tokenBias;
-          }
-        : undefined,
-    });
+    const tokens = inner.evaluate(prompt.slice(cached) as Token[], { ...samplerOptions, yieldEogToken: true });
     let passStarted = performance.now();
     const step = (emitted: readonly number[]) => {
       const now = performance.now();
@@ -261,7 +269,7 @@ async function sample(model: LlamaCppModel, sequence: TokenSequence, request: En
     forwardPasses: passes,
     draftedTokens: 0,
     acceptedTokens: 0,
-    ...(seed !== undefined ? { seed } : {}),
+    ...(samplerOptions.seed !== undefined ? { seed: samplerOptions.seed } : {}),
     ...withExact(outputIsExact(model.exactness, 1, cached, passWidthLimit(model.exactness, request.exactness ?? "strict"))),
   };
 }

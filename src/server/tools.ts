@@ -272,9 +272,9 @@ export async function runAutoTools(model: LlamaCppModel, sequence: TokenSequence
       // Never past the context (LlamaChat would shift it): the room our rendering of the same history leaves.
       maxTokens: Math.max(1, Math.min(request.maxTokens, model.contextSize - request.prompt.length)),
       temperature: sampling.temperature,
-      topK: 0,
+      topK: sampling.topK ?? 0,
       topP: sampling.topP ?? 1,
-      minP: 0,
+      minP: sampling.minP ?? 0,
       ...(sampling.seed !== undefined ? { seed: sampling.seed } : {}),
       customStopTriggers: request.stop.length > 0 ? [...request.stop] : undefined,
       signal: request.signal,

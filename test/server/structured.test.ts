@@ -60,6 +60,27 @@ const schema = {
   additionalProperties: false,
 } as const;
 
+describe("sampler fields on the constrained path", () => {
+  const format = { type: "json_schema" as const, json_schema: { name: "ball", schema, strict: true } };
+  const ask = (extra: Record<string, unknown>) => chat({ messages: [user("Describe a ball as JSON.")], max_tokens: 64, response_format: format, ...extra });
+
+  it("top_k: 1 at temperature 1 gives the greedy JSON (top_k is served there, not dropped); without it, seeds differ", async () => {
+    const greedy = (await ask({ temperature: 0 })).data.choices[0].message.content;
+    const seeds = [1, 2, 3];
+    const topK = await Promise.all(seeds.map(async (seed) => (await ask({ temperature: 1, top_k: 1, seed })).data.choices[0].message.content));
+    expect(topK).toEqual(seeds.map(() => greedy));
+    const free = await Promise.all(seeds.map(async (seed) => (await ask({ temperature: 1, seed })).data.choices[0].message.content));
+    expect(free.some((text) => text !== greedy)).toBe(true);
+  });
+
+  it("repeat_penalty changes the constrained text (served there too)", async () => {
+    const plain = (await ask({ temperature: 0, max_tokens: 96 })).data.choices[0].message.content;
+    const penalized = (await ask({ temperature: 0, max_tokens: 96, repeat_penalty: 5, repeat_last_n: -1 })).data.choices[0].message.content;
+    expect(penalized).not.toBe(plain);
+    expect(new Ajv().compile(schema)(JSON.parse(penalized!))).toBe(true);
+  });
+});
+
 describe("response_format", () => {
   it("json_schema: the reply parses as JSON and validates against the schema; served on the plain path", async () => {
     const reply = await chat({

@@ -129,6 +129,16 @@ describe("tools", () => {
     }
   });
 
+  it('"auto" with penalties or logit_bias: a 400 naming the field (LlamaChat would count another window)', async () => {
+    const penalty = await rejected({ messages: question, tools, tool_choice: "auto", max_tokens: 8, repeat_penalty: 1.3 });
+    expect(penalty.param).toBe("repeat_penalty");
+    const bias = await rejected({ messages: question, tools, tool_choice: "auto", max_tokens: 8, logit_bias: { "5": 3 } });
+    expect(bias.param).toBe("logit_bias");
+    // A forced call serves them (node-llama-cpp's sampler under the grammar, as plain decoding would).
+    const forced = await chat({ messages: question, tools, tool_choice: { type: "function", function: { name: "get_weather" } }, max_tokens: 64, repeat_penalty: 1.3 } as never);
+    expect(forced.data.choices[0].finish_reason).toBe("tool_calls");
+  });
+
   it("streamed forced call: one tool_calls delta, then finish_reason tool_calls", async () => {
     const stream = await client.chat.completions.create({ model: "tiny", messages: question, tools, tool_choice: { type: "function", function: { name: "get_weather" } }, max_tokens: 64, stream: true });
     const chunks: ChatCompletionChunk[] = [];
