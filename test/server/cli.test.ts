@@ -3,55 +3,29 @@
  * SIGTERM stops accepting, lets the in-flight stream finish (or aborts it after --drain-timeout) and
  * exits 0.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import OpenAI, { APIError, AuthenticationError } from "openai";
 import type { Completion, CompletionCreateParamsStreaming } from "openai/resources";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ensureModel } from "../../src/backends/model-cache.js";
 import { ensureBuilt, llma } from "../helpers/cli.js";
+import { killServers, startServe, type ServedProcess } from "../helpers/serve.js";
 
 let model: string;
-const children: ChildProcessWithoutNullStreams[] = [];
 
 beforeAll(async () => {
   ensureBuilt();
   model = await ensureModel({ shape: "tiny", quant: "Q8_0" });
 });
 
-afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-});
-
-interface Served {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly url: string;
-  readonly stderr: () => string;
-  readonly exited: Promise<number | null>;
-}
+afterEach(() => killServers());
 
 /** Starts `llma serve` on a free port and waits for its "listening on" line. */
-function serve(...args: string[]): Promise<Served> {
+function serve(...args: string[]): Promise<ServedProcess> {
   return serveWithEnv({}, ...args);
 }
 
-async function serveWithEnv(env: Record<string, string>, ...args: string[]): Promise<Served> {
-  const child = spawn("node", ["bin/llma.js", "serve", "--model", model, "--port", "0", "--threads", "1", ...args], { env: { ...process.env, ...env } });
-  children.push(child);
-  let stderr = "";
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`llma serve did not start:\n${stderr}`)), 60_000);
-    child.stderr.on("data", (data: Buffer) => {
-      stderr += data.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(stderr);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-    void exited.then((code) => reject(new Error(`llma serve exited with ${code}:\n${stderr}`)));
-  });
-  return { child, url, stderr: () => stderr, exited };
+function serveWithEnv(env: Record<string, string>, ...args: string[]): Promise<ServedProcess> {
+  return startServe(["serve", "--model", model, "--port", "0", "--threads", "1", ...args], { env, timeoutMs: 60_000 });
 }
 
 function streamCompletion(client: OpenAI, maxTokens: number) {

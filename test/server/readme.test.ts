@@ -3,7 +3,7 @@
  * from this checkout, the model file and the port replaced), the curl request and the `openai`
  * client example against it. A README edit that breaks one of them fails here.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -12,6 +12,7 @@ import { ensureModel } from "../../src/backends/model-cache.js";
 import { ensureBuilt } from "../helpers/cli.js";
 import { consumerProject, type ConsumerProject } from "../helpers/consumer.js";
 import { sectionCodeBlocks } from "../helpers/readme.js";
+import { killServers, startServe } from "../helpers/serve.js";
 
 const README = readFileSync("README.md", "utf8");
 const shellBlocks = sectionBlocks("sh");
@@ -36,8 +37,6 @@ function freePort(): Promise<number> {
 }
 
 let port: number;
-let served: ChildProcess | undefined;
-let stderr = "";
 let project: ConsumerProject;
 const withPort = (text: string) => text.replaceAll("127.0.0.1:8080", `127.0.0.1:${port}`);
 
@@ -49,23 +48,12 @@ beforeAll(async () => {
   const command = shellBlocks[0].split("\n")[0];
   expect(command).toMatch(/^npx llma serve --model tiny\.gguf --port 8080\b/);
   const args = command.replace(/^npx llma /, "").replace("tiny.gguf", model).replace("--port 8080", `--port ${port}`).split(/\s+/);
-  served = spawn("node", ["bin/llma.js", ...args], { stdio: ["ignore", "ignore", "pipe"] });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`llma serve did not start:\n${stderr}`)), 240_000);
-    served!.stderr!.on("data", (data: Buffer) => {
-      stderr += data.toString();
-      if (/listening on http:\/\//.test(stderr)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    served!.once("exit", (code) => reject(new Error(`llma serve exited with ${code}:\n${stderr}`)));
-  });
+  await startServe(args, { timeoutMs: 240_000 });
   project = consumerProject(["openai"]);
 }, 300_000);
 
-afterAll(() => {
-  served?.kill("SIGKILL");
+afterAll(async () => {
+  await killServers();
   project?.remove();
 });
 

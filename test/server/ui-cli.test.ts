@@ -2,41 +2,24 @@
  * `llma serve` as a process serves the playground at GET / (from the compiled dist/, which reads the
  * page's files from src/server/ui as the package ships them), and `--no-ui` turns it off.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ensureModel } from "../../src/backends/model-cache.js";
 import { ensureBuilt, llma } from "../helpers/cli.js";
+import { killServers, startServe, type ServedProcess } from "../helpers/serve.js";
 
 let model: string;
-const children: ChildProcessWithoutNullStreams[] = [];
 
 beforeAll(async () => {
   ensureBuilt();
   model = await ensureModel({ shape: "tiny", quant: "Q8_0" });
 });
 
-afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-});
+afterEach(() => killServers());
 
 /** Starts `llma serve` on a free port; resolves to its URL and what it printed. */
-async function serve(...args: string[]): Promise<{ url: string; stderr: string; child: ChildProcessWithoutNullStreams }> {
-  const child = spawn("node", ["bin/llma.js", "serve", "--model", model, "--port", "0", "--threads", "1", "--policy", "paper", ...args]);
-  children.push(child);
-  let stderr = "";
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`llma serve did not start:\n${stderr}`)), 60_000);
-    child.stderr.on("data", (data: Buffer) => {
-      stderr += data.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(stderr);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`llma serve exited with ${code}:\n${stderr}`)));
-  });
-  return { url, stderr, child };
+async function serve(...args: string[]): Promise<{ url: string; stderr: string; child: ServedProcess["child"] }> {
+  const served = await startServe(["serve", "--model", model, "--port", "0", "--threads", "1", "--policy", "paper", ...args], { timeoutMs: 60_000 });
+  return { url: served.url, stderr: served.stderr(), child: served.child };
 }
 
 describe("llma serve: the playground", () => {

@@ -7,13 +7,13 @@
  *
  * LLMA_REPLICA_LOAD_SECONDS sets the load's length (default 20; the closing run used 60).
  */
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import OpenAI from "openai";
 import type { Completion, CompletionCreateParamsStreaming } from "openai/resources";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ensureModel } from "../../src/backends/model-cache.js";
 import { ensureBuilt } from "../helpers/cli.js";
 import { freshDatabase, startPostgres, stopPostgres } from "../helpers/postgres.js";
+import { killServers, ServeExitError, startServe } from "../helpers/serve.js";
 
 const LOAD_SECONDS = Number(process.env.LLMA_REPLICA_LOAD_SECONDS ?? 20);
 const CLIENTS_PER_REPLICA = 8;
@@ -36,21 +36,14 @@ const CACHE_ONLY = { conversation_references: false, output_references: false, p
 const PLAIN = { ...CACHE_ONLY, cache: false };
 
 let model: string;
-const children: ChildProcessWithoutNullStreams[] = [];
 
 beforeAll(async () => {
   ensureBuilt();
   model = await ensureModel({ shape: "tiny", quant: "Q8_0" });
 });
 
-afterEach(async () => {
-  for (const child of children.splice(0))
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await exited;
-    }
-});
+afterEach(() => killServers("SIGTERM"));
+
 
 interface Replica {
   readonly url: string;
@@ -67,27 +60,13 @@ async function replica(store: string, ...args: string[]): Promise<Replica> {
 
 /** Runs `llma serve --store URL` until it listens (a replica) or exits (its exit code and stderr). */
 async function start(store: string, ...args: string[]): Promise<{ replica: Replica; exit?: undefined } | { replica?: undefined; exit: { code: number | null; stderr: string } }> {
-  const child = spawn("node", ["bin/llma.js", "serve", "--model", model, "--port", "0", "--threads", "1", "--parallel", "2", "--policy", "paper", "--store", store, ...args]);
-  children.push(child);
-  let stderr = "";
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`llma serve did not start:\n${stderr}`)), 120_000);
-    child.stderr.on("data", (data: Buffer) => {
-      stderr += data.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(stderr);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-    void exited.then((code) => reject(Object.assign(new Error(`llma serve exited with ${code}:\n${stderr}`), { exit: { code, stderr } })));
-  }).catch((error: Error & { exit?: { code: number | null; stderr: string } }) => {
-    if (error.exit) return error.exit;
+  try {
+    const { url, stderr } = await startServe(["serve", "--model", model, "--port", "0", "--threads", "1", "--parallel", "2", "--policy", "paper", "--store", store, ...args]);
+    return { replica: { url, client: new OpenAI({ baseURL: `${url}/v1`, apiKey: "x", maxRetries: 0, timeout: 60_000 }), stderr } };
+  } catch (error) {
+    if (error instanceof ServeExitError) return { exit: { code: error.code, stderr: error.stderr } };
     throw error;
-  });
-  if (typeof url !== "string") return { exit: url };
-  return { replica: { url, client: new OpenAI({ baseURL: `${url}/v1`, apiKey: "x", maxRetries: 0, timeout: 60_000 }), stderr: () => stderr } };
+  }
 }
 
 interface Answer {
