@@ -325,3 +325,9 @@ export function parseCompletionRequest(body: unknown): CompletionRequest & Outpu
     topLogprobs: parsed.logprobs != null ? topLogprobsCount(parsed.logprobs, "logprobs") : undefined,
   };
 }
+
+/** The top-level fields each endpoint's schema serves (every other one is text-neutral or rejected: fields.ts). */
+export const SERVED_FIELDS: Readonly<Record<"chat" | "completion", readonly string[]>> = {
+  chat: Object.keys(chatSchema.shape),
+  completion: Object.keys(completionSchema.shape),
+};
