@@ -76,7 +76,7 @@ export async function runConstrained(model: LlamaCppModel, sequence: TokenSequen
       if (logprobs) {
         const distribution = (next as { probabilities?: Map<Token, number> }).probabilities;
         if (!distribution) throw new Error("the backend returned no probabilities for a generated token");
-        logprobs.push(tokenLogprob(model, token, distribution, constraints.topLogprobs ?? 0, [...prompt, ...generated]));
+        logprobs.push(tokenLogprob(model, token, distribution, constraints.topLogprobs ?? 0, generated.length >= 8 ? generated : [...prompt.slice(-8), ...generated]));
       }
       generated.push(token);
       if (text.push(token)) stop = "stop";

@@ -23,7 +23,7 @@ export const MAX_TOP_LOGPROBS = 20;
 
 /**
  * One generated token's entry from the distribution it was drawn from (token -> probability, most
- * likely first, as node-llama-cpp returns it). `context` (the tokens before it) makes its text decode
+ * likely first, as node-llama-cpp returns it). `context` (the tokens before it; only its last 8 are read) makes its text decode
  * with the leading space it has in the output. Alternatives of probability 0 (masked by a grammar) are
  * left out: they were never possible.
  */

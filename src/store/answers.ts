@@ -61,7 +61,8 @@ export const DEFAULT_MAX_ENTRIES = 10_000;
 /** Longest answer stored (characters); longer ones are cut (a reference needs no more). */
 export const MAX_ANSWER_CHARS = 64 * 1024;
 
-interface Row {
+/** A stored answer's columns, as both engines (SQLite here, PostgreSQL in postgres.ts) hold them. */
+export interface AnswerColumns {
   id: number;
   tenant: string;
   model: string;
@@ -72,6 +73,9 @@ interface Row {
   created_at: number;
   used_at: number;
   hits: number;
+}
+
+interface Row extends AnswerColumns {
   rank: number;
 }
 

@@ -14,6 +14,7 @@ import {
   encodeTokens,
   MAX_ANSWER_CHARS,
   type AnswerCacheOptions,
+  type AnswerColumns,
   type AnswerCacheStats,
   type AnswerInput,
   type CachedAnswer,
@@ -23,17 +24,7 @@ import { addCollected, checkSearchTop, documentHash, type DocumentInput, type Do
 import { lockFor, PostgresDatabase, TEXT_SEARCH_CONFIG, type PostgresStoreOptions, type Queryable } from "./postgres-db.js";
 import { chunkText, DEFAULT_MAX_WORDS, DEFAULT_TARGET_WORDS, normalizeQuery, tsQuery, type ChunkOptions } from "./text.js";
 
-interface AnswerRow {
-  id: number;
-  tenant: string;
-  model: string;
-  query: string;
-  norm_query: string;
-  answer: string;
-  answer_tokens: Buffer | null;
-  created_at: number;
-  used_at: number;
-  hits: number;
+interface AnswerRow extends AnswerColumns {
   score: number;
 }
 

@@ -9,13 +9,9 @@
 import { Ajv } from "ajv";
 import OpenAI, { BadRequestError } from "openai";
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LlamaCppModel } from "../../src/backends/llama-cpp.js";
-import { ensureModel } from "../../src/backends/model-cache.js";
-import { buildApp, type LlmaServer } from "../../src/server/app.js";
+import { describe, expect, it } from "vitest";
+import { useTinyServer } from "../helpers/tiny-server.js";
 
-let model: LlamaCppModel;
-let server: LlmaServer;
 let client: OpenAI;
 
 const weather = {
@@ -44,18 +40,7 @@ async function rejected(body: Record<string, unknown>): Promise<BadRequestError>
   return error as BadRequestError;
 }
 
-beforeAll(async () => {
-  const path = await ensureModel({ shape: "tiny", quant: "Q8_0" });
-  model = await LlamaCppModel.load({ model: path, threads: 1, sequences: 1 });
-  server = buildApp({ model, modelName: "tiny", policy: "paper" });
-  const url = await server.listen({ host: "127.0.0.1", port: 0 });
-  client = new OpenAI({ baseURL: `${url}/v1`, apiKey: "x", maxRetries: 0 });
-}, 120_000);
-
-afterAll(async () => {
-  await server?.close(1000);
-  await model?.dispose();
-});
+useTinyServer((started) => ({ client } = started));
 
 describe("tools", () => {
   it("a named tool_choice forces a call whose arguments validate; the tool result goes back and the assistant answers", async () => {
