@@ -68,18 +68,35 @@ export function bucketOf(width: number): number {
 const WINDOW = 16;
 /** A bucket with fewer observations than this is "uncertain". */
 const CONFIDENT_AFTER = 3;
-/** A bucket not observed for this many passes is "stale": the machine may have changed since. */
-const STALE_AFTER_PASSES = 400;
+/**
+ * A bucket not observed for this many passes is "stale": the machine may have changed since. It was 400,
+ * and that starved: on a fresh clone the demo's second run met a stretch of load while its first few
+ * drafts ran (2- and 4-token passes timed at 2.2x and 5.5x a one-token pass), believed it, and drafted
+ * nothing for the rest of the run, cache hits included. At 48 a wrong belief is re-tested within a
+ * request or two, and the exploration budget (by regret, below) keeps the re-tests cheap.
+ */
+export const STALE_AFTER_PASSES = 48;
+/**
+ * A bucket whose recent passes disagree by more than this (upper over lower quartile) was measured
+ * while the machine's load changed: its estimate is "uncertain" and may be re-tested.
+ */
+const NOISY_SPREAD = 1.6;
 /**
  * At most EXPLORATION_SHARE of passes may be exploratory drafts (priced with the optimistic estimate),
- * and they may cost at most EXPLORATION_TIME_SHARE of the decoding time beyond what plain steps would
- * have cost: on a steep CPU curve one 64-token pass costs 20-30 plain steps, so a budget in passes alone
- * let exploration eat several percent of the time. On the virtual clock with the 1.1B shape's curve
- * (test/bench/policy-sim.test.ts) exploration was most of what CNN/DM lost against plain decoding: 2%
- * of the time at a 2% share, 1% at 1%; a wrong prior is then corrected within ~600 passes instead of 300.
+ * and their regret, the time they took beyond what plain steps would have taken for the tokens they
+ * gave (1 + accepted one-token passes), may be at most EXPLORATION_TIME_SHARE of the decoding time. On
+ * a steep CPU curve one 64-token pass costs 20-30 plain steps, so a budget in passes alone let
+ * exploration eat several percent of the time (on the virtual clock with the 1.1B shape's curve,
+ * test/bench/policy-sim.test.ts, exploration was most of what CNN/DM lost). The budget used to charge
+ * an exploration's whole extra time over a one-token pass; that charged an exploratory draft of an
+ * exact copy, which gains what it costs or more, as if it were lost, so one re-test used up the budget
+ * and a wrong belief stayed. Charging regret keeps failed explorations within 1% of the time and lets
+ * explorations that pay continue until the estimate they test is corrected.
  */
 export const EXPLORATION_SHARE = 0.02;
 export const EXPLORATION_TIME_SHARE = 0.01;
+/** One-token passes' worth of regret allowed before any decoding time has accrued (see explorationAllowance). */
+export const START_ALLOWANCE = 3;
 
 class Bucket {
   /** log(observed / expected) of the last WINDOW passes, oldest first. */
@@ -88,10 +105,22 @@ class Bucket {
   lastPass = -Infinity;
 
   add(logRatio: number, pass: number): void {
+    // Noise only ever adds time: a pass far faster than the window's center shows the window measured
+    // a load that has gone (or a wrong prior), so start over from it rather than let old passes
+    // outvote it. (A pass far slower may be a burst: the median takes care of that.)
+    if (this.logs.length > 0 && logRatio < this.center() - Math.log(NOISY_SPREAD)) this.logs.length = 0;
     this.logs.push(logRatio);
     if (this.logs.length > WINDOW) this.logs.shift();
     this.count++;
     this.lastPass = pass;
+  }
+
+  /** Upper over lower quartile of the window's ratios (1 with fewer than 4 observations). */
+  spread(): number {
+    const n = this.logs.length;
+    if (n < 4) return 1;
+    const sorted = [...this.logs].sort((a, b) => a - b);
+    return Math.exp(sorted[Math.floor((3 * (n - 1)) / 4)] - sorted[Math.ceil((n - 1) / 4)]);
   }
 
   /**
@@ -101,14 +130,14 @@ class Bucket {
    */
   estimate(prior: number): number {
     const n = this.logs.length;
-    if (n === 0) return prior;
-    let center: number;
-    if (n < CONFIDENT_AFTER) center = Math.min(...this.logs);
-    else {
-      const sorted = [...this.logs].sort((a, b) => a - b);
-      center = n % 2 === 1 ? sorted[(n - 1) / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
-    }
-    return (n * center + prior) / (n + 1);
+    return n === 0 ? prior : (n * this.center() + prior) / (n + 1);
+  }
+
+  private center(): number {
+    const n = this.logs.length;
+    if (n < CONFIDENT_AFTER) return Math.min(...this.logs);
+    const sorted = [...this.logs].sort((a, b) => a - b);
+    return n % 2 === 1 ? sorted[(n - 1) / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
   }
 }
 
@@ -132,17 +161,19 @@ export class PassCostModel implements PassCosts {
   private readonly buckets = BUCKET_TOPS.map(() => new Bucket());
   private passes = 0;
   private explorations = 0;
-  /** Milliseconds of all observed passes, and what exploratory passes cost beyond a one-token pass. */
+  /** Milliseconds of all observed passes, and the regret of exploratory ones (see EXPLORATION_TIME_SHARE). */
   private totalMs = 0;
-  private explorationExtraMs = 0;
+  private explorationRegretMs = 0;
+  /** The pass count at the latest exploratory pass. */
+  private lastExploration = -Infinity;
   /** Cached per-bucket log corrections; recomputed after an observation. */
   private corrections: Float64Array | undefined;
 
   constructor(readonly prior: CostCurve) {}
 
   /** Passes observed so far, how many of them were exploratory, and the time shares. */
-  get observed(): { passes: number; explorations: number; totalMs: number; explorationExtraMs: number } {
-    return { passes: this.passes, explorations: this.explorations, totalMs: this.totalMs, explorationExtraMs: this.explorationExtraMs };
+  get observed(): { passes: number; explorations: number; totalMs: number; explorationRegretMs: number } {
+    return { passes: this.passes, explorations: this.explorations, totalMs: this.totalMs, explorationRegretMs: this.explorationRegretMs };
   }
 
   cost(width: number): number {
@@ -155,38 +186,62 @@ export class PassCostModel implements PassCosts {
     return Math.max(floor, this.prior.cost(w) * Math.exp(c[0] + (b === 0 ? 0 : c[b])));
   }
 
-  /** Whether passes of this width have too few or too old observations to be trusted. */
+  /** Whether passes of this width have too few, too old or too discordant observations to be trusted. */
   uncertain(width: number): boolean {
     const bucket = this.buckets[bucketOf(Math.max(1, width))];
-    return bucket.logs.length < CONFIDENT_AFTER || this.passes - bucket.lastPass > STALE_AFTER_PASSES;
+    return bucket.logs.length < CONFIDENT_AFTER || this.passes - bucket.lastPass > STALE_AFTER_PASSES || bucket.spread() > NOISY_SPREAD;
   }
 
-  /** The cost as it may turn out to be: for uncertain widths, half the extra over a one-token pass. */
+  /**
+   * The cost as it may turn out to be, for uncertain widths: half the extra over a one-token pass, or
+   * the calibration's shape at today's one-token cost if that is lower (a belief formed while the
+   * machine was loaded may be far steeper than the calibration made on a quiet one).
+   */
   optimisticCost(width: number): number {
     const cost = this.cost(width);
     if (width <= 1 || !this.uncertain(width)) return cost;
     const one = this.cost(1);
-    return one + (cost - one) / 2;
+    const calibrated = (this.prior.cost(width) / this.prior.cost(1)) * one;
+    return Math.max(one, Math.min(one + (cost - one) / 2, calibrated));
   }
 
   /**
-   * Whether an exploratory draft fits in the budget now: the first one always; after it, while
-   * exploratory passes are fewer than EXPLORATION_SHARE of all passes and their time beyond a
-   * one-token pass is under EXPLORATION_TIME_SHARE of all decoding time.
+   * Regret (ms) an exploration may still incur now: EXPLORATION_TIME_SHARE of the decoding time so far
+   * plus a starting allowance of START_ALLOWANCE one-token passes, less what explorations have lost.
    */
-  mayExplore(): boolean {
-    if (this.explorations === 0) return true;
-    return this.explorations < 1 + EXPLORATION_SHARE * this.passes && this.explorationExtraMs < EXPLORATION_TIME_SHARE * this.totalMs;
+  explorationAllowance(): number {
+    return EXPLORATION_TIME_SHARE * this.totalMs + START_ALLOWANCE * this.cost(1) - this.explorationRegretMs;
   }
 
-  /** A measured pass: `width` tokens took `ms`; `exploratory` when it was drafted to test the estimate. */
-  observe(width: number, ms: number, exploratory = false): void {
+  /**
+   * Whether an exploratory pass of this width fits in the budget now, even if it keeps no drafted
+   * token (its believed cost beyond a one-token pass is what it may lose). One more is always allowed
+   * once no exploration has run for STALE_AFTER_PASSES passes, if it is a probe (a pass that may cost
+   * no more than two one-token passes): after an exploration that went badly under load the budget
+   * takes ~100 passes per one-token pass lost to refill, and a belief formed in that load would stand
+   * as long. A probe that does not pay costs at most ~1 one-token pass per STALE_AFTER_PASSES passes;
+   * one that pays is a pass far faster than its bucket's belief, which then starts over (Bucket.add),
+   * and the policy climbs back to long drafts by further explorations, which cost little when they pay.
+   */
+  mayExplore(width = 2): boolean {
+    if (this.explorations >= 1 + EXPLORATION_SHARE * this.passes) return false;
+    if (this.cost(width) - this.cost(1) <= this.explorationAllowance()) return true;
+    return this.passes - this.lastExploration > STALE_AFTER_PASSES && this.optimisticCost(width) <= 2 * this.cost(1);
+  }
+
+  /**
+   * A measured pass: `width` tokens took `ms`; `exploratory` when it was drafted to test the estimate,
+   * `accepted` the drafted tokens it kept (an exploration's regret is its time beyond 1 + accepted
+   * one-token passes).
+   */
+  observe(width: number, ms: number, exploratory = false, accepted = 0): void {
     if (!(ms > 0) || !(width >= 1)) return;
     this.passes++;
     this.totalMs += ms;
     if (exploratory) {
       this.explorations++;
-      this.explorationExtraMs += Math.max(0, ms - this.cost(1));
+      this.lastExploration = this.passes;
+      this.explorationRegretMs += Math.max(0, ms - (1 + Math.max(0, accepted)) * this.cost(1));
     }
     const c = this.correctionsNow();
     const b = bucketOf(width);
@@ -200,16 +255,29 @@ export class PassCostModel implements PassCosts {
     if (this.corrections) return this.corrections;
     const c = new Float64Array(this.buckets.length);
     c[0] = this.buckets[0].estimate(0);
+    // A bucket leans on the nearest other bucket with evidence (its estimate against the calibration
+    // alone), recent evidence first: a bucket observed a few times is pulled toward it rather than
+    // toward the calibration, which may be wrong in shape by far (12x too steep in a test); a bucket
+    // never observed, or not for STALE_AFTER_PASSES passes, takes it, so a belief formed under a load
+    // that has gone gives way as soon as passes next to it show the load gone. With no recent evidence
+    // anywhere, old beliefs stand (they are re-tested by probes, see mayExplore).
+    const fresh: number[] = [];
     const observed: number[] = [];
-    for (let b = 1; b < this.buckets.length; b++) if (this.buckets[b].logs.length > 0) observed.push(b);
     for (let b = 1; b < this.buckets.length; b++) {
-      let borrowed = 0;
-      if (observed.length > 0 && this.buckets[b].logs.length === 0) {
-        let nearest = observed[0];
-        for (const o of observed) if (Math.abs(o - b) < Math.abs(nearest - b)) nearest = o;
-        borrowed = this.buckets[nearest].estimate(0);
-      }
-      c[b] = this.buckets[b].estimate(borrowed);
+      if (this.buckets[b].logs.length === 0) continue;
+      observed.push(b);
+      if (this.passes - this.buckets[b].lastPass <= STALE_AFTER_PASSES) fresh.push(b);
+    }
+    const nearest = (b: number, among: readonly number[]): number | undefined => {
+      let best: number | undefined;
+      for (const o of among) if (o !== b && (best === undefined || Math.abs(o - b) < Math.abs(best - b))) best = o;
+      return best;
+    };
+    for (let b = 1; b < this.buckets.length; b++) {
+      const lean = nearest(b, fresh) ?? nearest(b, observed);
+      const leanOn = lean === undefined ? 0 : this.buckets[lean].estimate(0);
+      const isFresh = fresh.includes(b);
+      c[b] = isFresh || fresh.length === 0 ? this.buckets[b].estimate(leanOn) : leanOn;
     }
     this.corrections = c;
     return c;

@@ -52,8 +52,8 @@ export interface DraftPolicy {
   plan?(context: DraftContext): DraftPlan;
   /** Feedback after verification: how many of the drafted tokens were accepted. */
   observe?(drafted: number, accepted: number, context: DraftContext): void;
-  /** Feedback on a forward pass's duration (tokens in the pass, milliseconds; whether it was exploratory). */
-  observeCost?(tokens: number, ms: number, exploratory?: boolean): void;
+  /** Feedback on a forward pass's duration (tokens in the pass, milliseconds; whether it was exploratory, drafted tokens it kept). */
+  observeCost?(tokens: number, ms: number, exploratory?: boolean, accepted?: number): void;
 }
 
 /** The paper's policy: copy up to k tokens whenever at least n tokens match. */
@@ -217,19 +217,22 @@ export class CostAwarePolicy implements DraftPolicy {
 
   plan(context: DraftContext): DraftPlan {
     const best = this.bestLength(context, (width) => this.costs.cost(width));
-    if (!(this.costs instanceof PassCostModel) || !this.costs.mayExplore()) return best;
+    if (!(this.costs instanceof PassCostModel)) return best;
     // Where the uncertain widths may be cheaper than believed, another length could be better: test
-    // it, within the budget. Its rate stays the best one's, so an exploration never outbids a draft
-    // of another candidate that is expected to pay more.
+    // it, sized to what the exploration budget can lose. Its rate stays the best one's, so an
+    // exploration never outbids a draft of another candidate that is expected to pay more.
     const learned = this.costs;
-    const explore = this.bestLength(context, (width) => learned.optimisticCost(width));
+    let widest = 1;
+    while (widest < 1 + this.maxDraft && learned.mayExplore(widest + 1)) widest++;
+    if (widest === 1) return best;
+    const explore = this.bestLength(context, (width) => learned.optimisticCost(width), widest - 1);
     return explore.length !== best.length && explore.length > 0 && learned.uncertain(1 + explore.length)
       ? { length: explore.length, rate: best.rate, exploratory: true }
       : best;
   }
 
-  private bestLength(context: DraftContext, cost: (width: number) => number): DraftPlan {
-    const limit = Math.min(context.available, this.maxDraft);
+  private bestLength(context: DraftContext, cost: (width: number) => number, maxLength = this.maxDraft): DraftPlan {
+    const limit = Math.min(context.available, this.maxDraft, maxLength);
     const placement = placementOf(context);
     let best = 0;
     let bestRate = 1 / cost(1);
@@ -255,7 +258,7 @@ export class CostAwarePolicy implements DraftPolicy {
     this.acceptance.observe(drafted, accepted, context);
   }
 
-  observeCost(tokens: number, ms: number, exploratory = false): void {
-    if (this.costs instanceof PassCostModel) this.costs.observe(tokens, ms, exploratory);
+  observeCost(tokens: number, ms: number, exploratory = false, accepted = 0): void {
+    if (this.costs instanceof PassCostModel) this.costs.observe(tokens, ms, exploratory, accepted);
   }
 }

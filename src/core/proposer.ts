@@ -113,7 +113,7 @@ export class ReferenceProposer implements DraftProposer {
   }
 
   feedback(draft: Draft, accepted: number, passMs: number): void {
-    this.policy.observeCost?.(1 + draft.tokens.length, passMs, draft.exploratory === true && draft.tokens.length > 0);
+    this.policy.observeCost?.(1 + draft.tokens.length, passMs, draft.exploratory === true && draft.tokens.length > 0, accepted);
     if (draft.context === undefined || draft.start === undefined) {
       this.continuesAt = -1;
       return;
