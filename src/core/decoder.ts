@@ -1,12 +1,12 @@
-import { outputIsExact, type ExactnessMode } from "./exactness.js";
+import { outputIsExact, reusablePromptPrefix, type ExactnessMode } from "./exactness.js";
 import type { TokenModel, TokenSequence } from "./model.js";
-import { OutputText } from "./output-text.js";
+import { OutputCollector, type StopReason } from "./output-text.js";
 import { NO_DRAFT, type Draft, type DraftProposer } from "./proposer.js";
 import type { SourceKind } from "./reference-index.js";
 import { isSampling, normalizeSeed, positionSeed, validateDistributionOptions, type SampleRequest, type SamplingOptions } from "./sampling.js";
 import { verifyGreedy, verifySampled } from "./verifier.js";
 
-export type StopReason = "eos" | "max-tokens" | "stop" | "abort" | "context-full";
+export type { StopReason } from "./output-text.js";
 
 export interface DecodeOptions {
   /** Most tokens to generate. */
@@ -140,8 +140,8 @@ export async function decode(
 
   const now = options.clock ?? (() => performance.now());
   const started = now();
-  const tokens: number[] = [];
-  const text = new OutputText(model, options.stop ?? [], prompt);
+  const output = new OutputCollector(model, { maxTokens, stop: options.stop, leftContext: prompt, onText: options.onText });
+  const { tokens } = output;
   let steps = 0;
   let draftSteps = 0;
   let draftedTokens = 0;
@@ -150,51 +150,27 @@ export async function decode(
   let forwardMs = 0;
   let draftMs = 0;
   let widestPass = 0;
-  let stopReason: StopReason | undefined;
 
-  const flushText = (final: boolean) => {
-    if (options.onText) {
-      const piece = text.takeStreamable(final);
-      if (piece.length > 0) options.onText(piece);
-    }
-  };
   /**
-   * Emits accepted tokens one by one; the same stopping rules apply whatever the pass produced.
+   * Emits accepted tokens one by one; the output's stopping rules apply whatever the pass produced.
    * `describe` sees what was emitted before the text is streamed, so a pass's trace precedes its text.
    */
   const emit = (accepted: readonly number[], describe?: (emitted: readonly number[]) => void): void => {
-    const emitted: number[] = [];
-    for (const token of accepted) {
-      if (model.isEndOfGeneration(token)) {
-        stopReason = "eos";
-        break;
-      }
-      tokens.push(token);
-      emitted.push(token);
-      if (text.push(token)) stopReason = "stop";
-      else if (tokens.length >= maxTokens) stopReason = "max-tokens";
-      if (stopReason) break;
-    }
+    const emitted = output.pushAll(accepted);
     describe?.(emitted);
     if (emitted.length > 0) {
       options.onTokens?.(emitted);
-      flushText(false);
+      output.stream();
     }
   };
 
-  if (maxTokens === 0) stopReason = "max-tokens";
-  else if (signal?.aborted) stopReason = "abort";
+  if (!output.done && signal?.aborted) output.end("abort");
 
   let next = -1;
   let reused = 0;
-  if (!stopReason) {
-    // Keep the KV entries of a shared prompt prefix; the last prompt token is always evaluated
-    // because its prediction is the first output token.
-    // On a model whose batched passes are not exact, the prompt's remainder evaluated behind reused
-    // cells (another pass width) gives other logits than the whole prompt in one pass: the first token
-    // differed (F16 KV cache, test/backends/lossless.test.ts). There every prompt is evaluated afresh.
-    const reusable = model.exactness?.exact === false ? 0 : commonPrefixLength(sequence.tokens, prompt);
-    reused = Math.min(reusable, prompt.length - 1);
+  if (!output.done) {
+    // Keep the KV entries of a shared prompt prefix (see reusablePromptPrefix).
+    reused = reusablePromptPrefix(model.exactness, sequence.tokens, prompt);
     await sequence.truncate(reused);
     const t0 = now();
     [next] = await sequence.evaluate(prompt.slice(reused), prompt.length - 1 - reused, sampleFor(0, 1));
@@ -205,15 +181,15 @@ export async function decode(
     emit([next], options.onStep && ((emitted) => options.onStep!({ pass: 0, draft: [], accepted: 0, emitted, ms: firstMs })));
   }
 
-  while (!stopReason) {
+  while (!output.done) {
     if (signal?.aborted) {
-      stopReason = "abort";
+      output.end("abort");
       break;
     }
     // `next` is emitted but not yet in the KV cache; it opens the next forward pass.
     const room = model.contextSize - sequence.length - 1;
     if (room < 0) {
-      stopReason = "context-full";
+      output.end("context-full");
       break;
     }
     const tObserve = now();
@@ -272,13 +248,13 @@ export async function decode(
     );
     next = verdict.next;
   }
-  flushText(true);
+  output.stream(true);
 
   const totalMs = now() - started;
   return {
     tokens,
-    text: text.text,
-    stopReason: stopReason!,
+    text: output.text,
+    stopReason: output.stopReason!,
     stats: {
       promptTokens: prompt.length,
       reusedPromptTokens: reused,
@@ -302,11 +278,4 @@ export async function decode(
 /** The entries whose values are defined (so absent stats stay absent in JSON and equality checks). */
 function withDefined<T extends Record<string, unknown>>(entries: T): Partial<T> {
   return Object.fromEntries(Object.entries(entries).filter(([, value]) => value !== undefined)) as Partial<T>;
-}
-
-function commonPrefixLength(a: readonly number[], b: readonly number[]): number {
-  const limit = Math.min(a.length, b.length);
-  let i = 0;
-  while (i < limit && a[i] === b[i]) i++;
-  return i;
 }
