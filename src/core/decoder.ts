@@ -3,6 +3,7 @@ import type { TokenModel, TokenSequence } from "./model.js";
 import { OutputCollector, type StopReason } from "./output-text.js";
 import { NO_DRAFT, type Draft, type DraftProposer } from "./proposer.js";
 import type { SourceKind } from "./reference-index.js";
+import { StepCounter, type StepCounts } from "./step-counts.js";
 import { isSampling, normalizeSeed, positionSeed, validateDistributionOptions, type SampleRequest, type SamplingOptions } from "./sampling.js";
 import { verifyGreedy, verifySampled } from "./verifier.js";
 
@@ -67,17 +68,12 @@ export interface DecodeStep {
   readonly ms: number;
 }
 
-export interface DecodeStats {
+/** The decode's counts: steps (forward passes, the prompt's included), draft steps, drafted and accepted tokens (see StepCounts). */
+export interface DecodeStats extends StepCounts {
   readonly promptTokens: number;
   /** Prompt tokens whose KV cache entries were reused from the sequence's previous content. */
   readonly reusedPromptTokens: number;
   readonly generatedTokens: number;
-  /** Forward passes, the prompt's included (it yields the first token). */
-  readonly steps: number;
-  /** Forward passes that carried a draft. */
-  readonly draftSteps: number;
-  readonly draftedTokens: number;
-  readonly acceptedTokens: number;
   readonly tokensPerStep: number;
   readonly promptMs: number;
   /** Time in forward passes after the prompt (verification included, and on recurrent models the re-evaluation after a rejected draft). */
@@ -142,10 +138,7 @@ export async function decode(
   const started = now();
   const output = new OutputCollector(model, { maxTokens, stop: options.stop, leftContext: prompt, onText: options.onText });
   const { tokens } = output;
-  let steps = 0;
-  let draftSteps = 0;
-  let draftedTokens = 0;
-  let acceptedTokens = 0;
+  const counter = new StepCounter();
   let promptMs = 0;
   let forwardMs = 0;
   let draftMs = 0;
@@ -175,7 +168,7 @@ export async function decode(
     const t0 = now();
     [next] = await sequence.evaluate(prompt.slice(reused), prompt.length - 1 - reused, sampleFor(0, 1));
     promptMs = now() - t0;
-    steps++;
+    counter.pass();
     proposer?.observe(prompt, "prompt");
     const firstMs = promptMs;
     emit([next], options.onStep && ((emitted) => options.onStep!({ pass: 0, draft: [], accepted: 0, emitted, ms: firstMs })));
@@ -208,7 +201,6 @@ export async function decode(
     const predictions = await sequence.evaluate([next, ...draft.tokens], 0, sampleFor(tokens.length, 1 + draft.tokens.length));
     const passMs = now() - t0;
     forwardMs += passMs;
-    steps++;
     options.onPass?.(1 + draft.tokens.length, passMs);
     widestPass = Math.max(widestPass, 1 + draft.tokens.length);
 
@@ -216,22 +208,18 @@ export async function decode(
     const tFeedback = now();
     proposer?.feedback(draft, verdict.accepted, passMs);
     draftMs += now() - tFeedback;
-    if (draft.tokens.length > 0) {
-      draftSteps++;
-      draftedTokens += draft.tokens.length;
-      acceptedTokens += verdict.accepted;
-      if (verdict.accepted < draft.tokens.length) {
-        const tRollback = now();
-        await sequence.truncate(sequence.length - (draft.tokens.length - verdict.accepted));
-        forwardMs += now() - tRollback; // a pass of its own on recurrent models
-      }
+    if (verdict.accepted < draft.tokens.length) {
+      const tRollback = now();
+      await sequence.truncate(sequence.length - (draft.tokens.length - verdict.accepted));
+      forwardMs += now() - tRollback; // a pass of its own on recurrent models
     }
     const acceptedDraft = draft.tokens.slice(0, verdict.accepted);
     // The proposer sees every emitted token; `next` is shown at the top of the next iteration.
     const tObserveDraft = now();
     if (acceptedDraft.length > 0) proposer?.observe(acceptedDraft, "output");
     draftMs += now() - tObserveDraft;
-    const pass = steps - 1;
+    counter.pass(draft.tokens.length, verdict.accepted);
+    const pass = counter.steps - 1;
     emit(
       [...acceptedDraft, verdict.next],
       options.onStep &&
@@ -259,11 +247,8 @@ export async function decode(
       promptTokens: prompt.length,
       reusedPromptTokens: reused,
       generatedTokens: tokens.length,
-      steps,
-      draftSteps,
-      draftedTokens,
-      acceptedTokens,
-      tokensPerStep: steps > 0 ? tokens.length / steps : 0,
+      ...counter.counts(),
+      tokensPerStep: counter.steps > 0 ? tokens.length / counter.steps : 0,
       promptMs,
       forwardMs,
       draftMs,
