@@ -10,7 +10,12 @@
  * Why not accelerated: a grammar masks the logits at every position with a state that advances through
  * the accepted tokens, and penalties read the tokens generated so far; verifying a draft losslessly
  * would need that state per drafted position and a rollback on rejection, which node-llama-cpp's
- * batched evaluation (controlledEvaluate) does not take.
+ * batched evaluation (controlledEvaluate) does not take. That is also why this is a loop of its own
+ * beside decoder.ts's: the core's TokenSequence.evaluate runs on controlledEvaluate, whose per-position
+ * sampler options in node-llama-cpp 3.21 have no grammar evaluation state; only evaluate() /
+ * evaluateWithMetadata() apply a grammar, so grammars (and with them the other sampler-only settings)
+ * decode through LlamaCppSequence.sampleTokens. What both loops share is the output (OutputCollector)
+ * and the prompt-prefix reuse (reusablePromptPrefix).
  */
 import { LlamaGrammarEvaluationState, TokenBias, type Token } from "node-llama-cpp";
 import { llamaCppSequence, type LlamaCppModel, type NodeSampling } from "../backends/llama-cpp.js";
