@@ -53,7 +53,7 @@ export interface EngineRequest {
   readonly onText?: (text: string, logprobs?: readonly TokenLogprob[]) => void;
   /** After every forward pass, before its text (llma.trace); on the plain sampler's path one token a pass, no drafts. */
   readonly onStep?: (step: DecodeStep) => void;
-  /** A grammar or log probabilities: decoded plainly by node-llama-cpp's sampler (see constrained.ts). */
+  /** A grammar or log probabilities: decoded plainly by node-llama-cpp's sampler (see constrained.ts, node-sampler.ts). */
   readonly constraints?: Constraints;
   /** A tool call to force or to let the model decide ("auto"); see tools.ts. */
   readonly tools?: ToolRun & { readonly path: "forced" | "auto" };

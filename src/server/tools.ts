@@ -8,7 +8,7 @@
  * - A named function or `"required"`: the call is forced. The prompt ends with the wrapper's call prefix
  *   (and the name, when one is named; with "required" and several tools a grammar picks the name), then
  *   the arguments are decoded under the JSON-schema grammar of the function's parameters (constrained
- *   plain decoding, see constrained.ts). One call per reply.
+ *   plain decoding, see node-sampler.ts). One call per reply.
  * - `"auto"`: node-llama-cpp's LlamaChat decides (text, or calls it detects by the wrapper's syntax and
  *   then constrains by grammar); plain decoding, not accelerated.
  *
