@@ -16,6 +16,7 @@ import {
   type LlamaContext,
   type LlamaContextSequence,
   type LlamaModel,
+  type SequenceEvaluateOptions,
   type Token,
 } from "node-llama-cpp";
 import { CostCurve } from "../core/cost-model.js";
@@ -438,6 +439,32 @@ function samplerOptions(options: DistributionOptions, seed: number): Record<stri
 /** sizeof(llama_token_data): node-llama-cpp's AddonSampler keeps one per vocabulary entry. */
 const SAMPLER_BYTES_PER_TOKEN = 12;
 
+/**
+ * node-llama-cpp's sampler settings for {@link LlamaCppSequence.sampleTokens}: its own temperature, top-k,
+ * top-p, min-p, seed, penalties, token bias and grammar, plus whether to return each step's distribution.
+ * End-of-generation tokens are always yielded and the context is never shifted, so those are not options.
+ */
+export type NodeSampling = Omit<SequenceEvaluateOptions, "yieldEogToken" | "contextShift"> & {
+  /** Return the distribution (after the sampler's options) each token was drawn from. */
+  readonly probabilities?: boolean;
+};
+
+/** One step of node-llama-cpp's sampling loop. */
+export interface SampledToken {
+  readonly token: number;
+  /** With `probabilities`: the distribution the token was drawn from, most likely first. */
+  readonly probabilities?: ReadonlyMap<number, number>;
+}
+
+/**
+ * The backend sequence under a TokenSequence, for what only node-llama-cpp does (its own sampler,
+ * LlamaChat, per-position probabilities); `purpose` names the feature in the error another backend gets.
+ */
+export function llamaCppSequence(sequence: TokenSequence, purpose: string): LlamaCppSequence {
+  if (!(sequence instanceof LlamaCppSequence)) throw new Error(`${purpose} needs a node-llama-cpp sequence (LlamaCppModel)`);
+  return sequence;
+}
+
 export class LlamaCppSequence implements TokenSequence {
   /**
    * Sampling draws each predicted position with llama.cpp's dist sampler seeded with that position's
@@ -448,6 +475,7 @@ export class LlamaCppSequence implements TokenSequence {
   /** Tokens that rollbacks evaluated again (recurrent models only; 0 with "truncate"). */
   reevaluatedTokens = 0;
   constructor(
+    /** node-llama-cpp's sequence underneath, for its own APIs (LlamaChat, LlamaCompletion, controlledEvaluate). */
     readonly sequence: LlamaContextSequence,
     private readonly capacity: number,
     private readonly release: () => void,
@@ -500,6 +528,28 @@ export class LlamaCppSequence implements TokenSequence {
       }
     }
     return predictions;
+  }
+
+  /**
+   * node-llama-cpp's own generation loop, for what llma's lossless loop does not carry (penalties, token
+   * bias, a grammar, per-token distributions): evaluates `tokens` after what the sequence holds, then
+   * yields the token its sampler draws at each step, end-of-generation tokens included (the caller's
+   * output decides what ends it). One forward pass per token: a yielded token is evaluated when the next
+   * one is asked for. It ends by itself before that pass would fill the context, so node-llama-cpp never
+   * shifts it (see LlamaCppModel's constructor).
+   */
+  async *sampleTokens(tokens: readonly number[], sampling: NodeSampling): AsyncGenerator<SampledToken, void, void> {
+    if (tokens.length === 0) throw new Error("sampling needs at least one token to evaluate (the prompt's last one)");
+    if (this.length + tokens.length > this.capacity)
+      throw new RangeError(`${tokens.length} more tokens do not fit: the sequence holds ${this.length} of at most ${this.capacity}`);
+    const { probabilities = false, ...options } = sampling;
+    const steps = this.sequence.evaluateWithMetadata(tokens as Token[], { probabilities }, { ...options, yieldEogToken: true });
+    for await (const step of steps) {
+      const distribution = (step as { probabilities?: Map<Token, number> }).probabilities;
+      if (probabilities && !distribution) throw new Error("the backend returned no probabilities for a sampled token");
+      yield { token: step.token, ...(probabilities ? { probabilities: distribution } : {}) };
+      if (this.length + 1 > this.capacity) return;
+    }
   }
 
   /**

@@ -1,14 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
-import { z } from "zod";
+import { parseLlmaRows } from "../data/llma-jsonl.js";
 
-/** One row of the LLMA data schema (microsoft/LMOps llma): a query, its documents, the target output. */
-const rowSchema = z.object({
-  query: z.string(),
-  docs: z.array(z.string()),
-  result: z.object({ text: z.string().optional() }).passthrough().optional(),
-});
-
+/** One row of the LLMA data schema (see data/llma-jsonl.ts): a query, its documents, the target output. */
 export interface Sample {
   /** 0-based line number in the file. */
   readonly id: number;
@@ -46,27 +40,14 @@ export async function loadDataset(path: string): Promise<Dataset> {
 export function parseDataset(content: string, path = "<data>"): Dataset {
   const samples: Sample[] = [];
   let skipped = 0;
-  const lines = content.split("\n");
-  lines.forEach((line, lineIndex) => {
-    if (line.trim() === "") return;
-    let json: unknown;
-    try {
-      json = JSON.parse(line);
-    } catch (error) {
-      throw new Error(`${path}:${lineIndex + 1}: not valid JSON (${(error as Error).message})`);
-    }
-    const parsed = rowSchema.safeParse(json);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new Error(`${path}:${lineIndex + 1}: not an LLMA row: field "${issue.path.join(".") || "(row)"}" ${issue.message} (expected {query: string, docs: string[], result: {text: string}})`);
-    }
-    const text = parsed.data.result?.text;
+  for (const row of parseLlmaRows(content, path)) {
+    const text = row.resultText;
     if (text === undefined || text.trim() === "") {
       skipped++;
-      return;
+      continue;
     }
-    samples.push({ id: lineIndex, query: parsed.data.query, docs: parsed.data.docs, target: text.replace(/^\d+####/, "") });
-  });
+    samples.push({ id: row.line, query: row.query, docs: row.docs, target: text.replace(/^\d+####/, "") });
+  }
   if (samples.length === 0) throw new Error(`${path}: no usable rows (every row lacks result.text, or the file is empty)`);
   return { name: basename(path).replace(/\.jsonl?$/, ""), path, samples, skipped };
 }

@@ -10,7 +10,8 @@
  * prompt's KV entries are shared with the other methods and only the generation loop differs.
  */
 import { LlamaCompletion, type LlamaContext, type LlamaContextSequence, type Token } from "node-llama-cpp";
-import type { KvCacheType, LlamaCppModel } from "../backends/llama-cpp.js";
+import { llamaCppSequence, type KvCacheType, type LlamaCppModel } from "../backends/llama-cpp.js";
+import { reusablePromptPrefix } from "../core/exactness.js";
 import type { TokenSequence } from "../core/model.js";
 
 export interface NativeRun {
@@ -23,12 +24,6 @@ export interface NativeRun {
 
 export type NativeSettings = "llma" | "default" | { readonly kvCacheType: KvCacheType };
 
-function commonPrefixLength(a: readonly number[], b: readonly number[]): number {
-  const limit = Math.min(a.length, b.length);
-  let i = 0;
-  while (i < limit && a[i] === b[i]) i++;
-  return i;
-}
 
 export class NativeRunner {
   private constructor(
@@ -43,9 +38,7 @@ export class NativeRunner {
    */
   static async create(model: LlamaCppModel, settings: NativeSettings, shared: TokenSequence): Promise<NativeRunner> {
     if (settings === "llma") {
-      const inner = (shared as { sequence?: LlamaContextSequence }).sequence;
-      if (!inner) throw new Error("native baseline with llma's settings needs a node-llama-cpp sequence");
-      return new NativeRunner(inner, undefined, `flash attention on, KV ${model.kvCacheType}`);
+      return new NativeRunner(llamaCppSequence(shared, "the native baseline with llma's settings").sequence, undefined, `flash attention on, KV ${model.kvCacheType}`);
     }
     const context = await model.model.createContext({
       contextSize: model.contextSize + 1,
@@ -62,7 +55,8 @@ export class NativeRunner {
 
   /** Keeps the KV entries of the prompt prefix this sequence already holds; returns the tokens to evaluate. */
   private async reuse(prompt: readonly number[]): Promise<number[]> {
-    const keep = Math.min(commonPrefixLength(this.sequence.contextTokens, prompt), prompt.length - 1);
+    // The shared prefix, whatever the model's exactness: node-llama-cpp's own generation does not ask.
+    const keep = reusablePromptPrefix(undefined, this.sequence.contextTokens, prompt);
     if (keep === 0) await this.sequence.clearHistory();
     else if (keep < this.sequence.nextTokenIndex) await this.sequence.eraseContextTokenRanges([{ start: keep, end: this.sequence.nextTokenIndex }]);
     return prompt.slice(keep);

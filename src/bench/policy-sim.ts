@@ -8,6 +8,7 @@ import { decode } from "../core/decoder.js";
 import type { TokenModel, TokenSequence } from "../core/model.js";
 import type { DraftPolicy } from "../core/policy.js";
 import { ReferenceProposer } from "../core/proposer.js";
+import { StepCounter } from "../core/step-counts.js";
 import { ForcedSequence } from "../core/target.js";
 import { oracleTime } from "./oracle.js";
 import { suffixProfile, type TokenizedSample } from "./simulate.js";
@@ -66,9 +67,7 @@ export async function simulatePolicy(samples: readonly TokenizedSample[], costs:
   let greedyMs = 0;
   let policyMs = 0;
   let oracleMs = 0;
-  let steps = 0;
-  let draftedTokens = 0;
-  let acceptedTokens = 0;
+  const counts = new StepCounter();
   let targetTokens = 0;
   for (const sample of samples) {
     const target = sample.target.map((t) => (t === END ? END + 1 : t));
@@ -79,9 +78,7 @@ export async function simulatePolicy(samples: readonly TokenizedSample[], costs:
     // The clock is virtual: the decoder times passes (and the policy learns their cost) on the charged price.
     const result = await decode(countingModel, sequence, sample.prompt, { maxTokens: target.length + 1, proposer, clock: () => inner.elapsed });
     policyMs += inner.elapsed;
-    steps += result.stats.steps;
-    draftedTokens += result.stats.draftedTokens;
-    acceptedTokens += result.stats.acceptedTokens;
+    counts.add(result.stats);
     targetTokens += target.length;
     const bound = oracleTime(suffixProfile({ ...sample, target }, 64).agree, target.length, costs);
     oracleMs += bound.oracleMs;
@@ -98,8 +95,8 @@ export async function simulatePolicy(samples: readonly TokenizedSample[], costs:
     speedup,
     oracleSpeedup,
     fractionOfOracle: speedup / oracleSpeedup,
-    steps,
-    draftedTokens,
-    acceptedTokens,
+    steps: counts.steps,
+    draftedTokens: counts.draftedTokens,
+    acceptedTokens: counts.acceptedTokens,
   };
 }

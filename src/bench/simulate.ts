@@ -16,6 +16,7 @@
  */
 import { NO_DRAFT, type Draft, type DraftProposer } from "../core/proposer.js";
 import { ReferenceIndex } from "../core/reference-index.js";
+import { StepCounter, type StepCounts } from "../core/step-counts.js";
 import type { Sample } from "./dataset.js";
 import { paperRequest, type TextTokenizer } from "./prompts.js";
 
@@ -190,39 +191,27 @@ export function draftLength(matcher: Matcher, gate: number, available: number, n
   return Math.max(0, Math.min(matcher === "paper" ? k - 1 : k, available));
 }
 
-export interface StepCounts {
+export interface SampleCounts extends StepCounts {
   readonly targetTokens: number;
   /** Plain greedy decoding: one step per target token plus the step that yields the end. */
   readonly greedySteps: number;
-  readonly steps: number;
-  /** Steps that carried a (non-empty) draft. */
-  readonly draftSteps: number;
-  readonly draftedTokens: number;
-  readonly acceptedTokens: number;
 }
 
-/** Forced decoding of one sample at (n, k), counted as decode() counts it. */
-export function simulateProfile(profile: MatchProfile, n: number, k: number): StepCounts {
+/** Forced decoding of one sample at (n, k), counted as decode() counts it (core/step-counts.ts). */
+export function simulateProfile(profile: MatchProfile, n: number, k: number): SampleCounts {
   const length = profile.targetLength;
-  let steps = 1; // the prompt pass, which yields T[0] (or the end, for an empty target)
-  let draftSteps = 0;
-  let draftedTokens = 0;
-  let acceptedTokens = 0;
+  const counter = new StepCounter();
+  counter.pass(); // the prompt pass, which yields T[0] (or the end, for an empty target)
   let i = 1;
   while (i <= length) {
     // After i tokens: this step's draft is checked against T[i..] and its next token is T[i + accepted]
     // (the end of generation once i + accepted = len(T)).
     const drafted = draftLength(profile.matcher, profile.gate[i], profile.available[i], n, k);
     const accepted = Math.min(drafted, profile.agree[i]);
-    steps++;
-    if (drafted > 0) {
-      draftSteps++;
-      draftedTokens += drafted;
-      acceptedTokens += accepted;
-    }
+    counter.pass(drafted, accepted);
     i += accepted + 1;
   }
-  return { targetTokens: length, greedySteps: length + 1, steps, draftSteps, draftedTokens, acceptedTokens };
+  return { targetTokens: length, greedySteps: length + 1, ...counter.counts() };
 }
 
 export interface GridPoint {
@@ -282,19 +271,14 @@ export function simulateSamples(samples: readonly TokenizedSample[], grid: Grid)
       for (const k of grid.k) {
         let targetTokens = 0;
         let greedySteps = 0;
-        let steps = 0;
-        let draftSteps = 0;
-        let draftedTokens = 0;
-        let acceptedTokens = 0;
+        const total = new StepCounter();
         for (const profile of profiles) {
           const counts = simulateProfile(profile, n, k);
           targetTokens += counts.targetTokens;
           greedySteps += counts.greedySteps;
-          steps += counts.steps;
-          draftSteps += counts.draftSteps;
-          draftedTokens += counts.draftedTokens;
-          acceptedTokens += counts.acceptedTokens;
+          total.add(counts);
         }
+        const { steps, draftSteps, draftedTokens, acceptedTokens } = total;
         results.push({
           matcher,
           n,

@@ -1,12 +1,13 @@
-import { outputIsExact, type ExactnessMode } from "./exactness.js";
+import { outputIsExact, reusablePromptPrefix, type ExactnessMode } from "./exactness.js";
 import type { TokenModel, TokenSequence } from "./model.js";
-import { OutputText } from "./output-text.js";
+import { OutputCollector, type StopReason } from "./output-text.js";
 import { NO_DRAFT, type Draft, type DraftProposer } from "./proposer.js";
 import type { SourceKind } from "./reference-index.js";
+import { StepCounter, type StepCounts } from "./step-counts.js";
 import { isSampling, normalizeSeed, positionSeed, validateDistributionOptions, type SampleRequest, type SamplingOptions } from "./sampling.js";
 import { verifyGreedy, verifySampled } from "./verifier.js";
 
-export type StopReason = "eos" | "max-tokens" | "stop" | "abort" | "context-full";
+export type { StopReason } from "./output-text.js";
 
 export interface DecodeOptions {
   /** Most tokens to generate. */
@@ -67,17 +68,12 @@ export interface DecodeStep {
   readonly ms: number;
 }
 
-export interface DecodeStats {
+/** The decode's counts: steps (forward passes, the prompt's included), draft steps, drafted and accepted tokens (see StepCounts). */
+export interface DecodeStats extends StepCounts {
   readonly promptTokens: number;
   /** Prompt tokens whose KV cache entries were reused from the sequence's previous content. */
   readonly reusedPromptTokens: number;
   readonly generatedTokens: number;
-  /** Forward passes, the prompt's included (it yields the first token). */
-  readonly steps: number;
-  /** Forward passes that carried a draft. */
-  readonly draftSteps: number;
-  readonly draftedTokens: number;
-  readonly acceptedTokens: number;
   readonly tokensPerStep: number;
   readonly promptMs: number;
   /** Time in forward passes after the prompt (verification included, and on recurrent models the re-evaluation after a rejected draft). */
@@ -140,80 +136,53 @@ export async function decode(
 
   const now = options.clock ?? (() => performance.now());
   const started = now();
-  const tokens: number[] = [];
-  const text = new OutputText(model, options.stop ?? [], prompt);
-  let steps = 0;
-  let draftSteps = 0;
-  let draftedTokens = 0;
-  let acceptedTokens = 0;
+  const output = new OutputCollector(model, { maxTokens, stop: options.stop, leftContext: prompt, onText: options.onText });
+  const { tokens } = output;
+  const counter = new StepCounter();
   let promptMs = 0;
   let forwardMs = 0;
   let draftMs = 0;
   let widestPass = 0;
-  let stopReason: StopReason | undefined;
 
-  const flushText = (final: boolean) => {
-    if (options.onText) {
-      const piece = text.takeStreamable(final);
-      if (piece.length > 0) options.onText(piece);
-    }
-  };
   /**
-   * Emits accepted tokens one by one; the same stopping rules apply whatever the pass produced.
+   * Emits accepted tokens one by one; the output's stopping rules apply whatever the pass produced.
    * `describe` sees what was emitted before the text is streamed, so a pass's trace precedes its text.
    */
   const emit = (accepted: readonly number[], describe?: (emitted: readonly number[]) => void): void => {
-    const emitted: number[] = [];
-    for (const token of accepted) {
-      if (model.isEndOfGeneration(token)) {
-        stopReason = "eos";
-        break;
-      }
-      tokens.push(token);
-      emitted.push(token);
-      if (text.push(token)) stopReason = "stop";
-      else if (tokens.length >= maxTokens) stopReason = "max-tokens";
-      if (stopReason) break;
-    }
+    const emitted = output.pushAll(accepted);
     describe?.(emitted);
     if (emitted.length > 0) {
       options.onTokens?.(emitted);
-      flushText(false);
+      output.stream();
     }
   };
 
-  if (maxTokens === 0) stopReason = "max-tokens";
-  else if (signal?.aborted) stopReason = "abort";
+  if (!output.done && signal?.aborted) output.end("abort");
 
   let next = -1;
   let reused = 0;
-  if (!stopReason) {
-    // Keep the KV entries of a shared prompt prefix; the last prompt token is always evaluated
-    // because its prediction is the first output token.
-    // On a model whose batched passes are not exact, the prompt's remainder evaluated behind reused
-    // cells (another pass width) gives other logits than the whole prompt in one pass: the first token
-    // differed (F16 KV cache, test/backends/lossless.test.ts). There every prompt is evaluated afresh.
-    const reusable = model.exactness?.exact === false ? 0 : commonPrefixLength(sequence.tokens, prompt);
-    reused = Math.min(reusable, prompt.length - 1);
+  if (!output.done) {
+    // Keep the KV entries of a shared prompt prefix (see reusablePromptPrefix).
+    reused = reusablePromptPrefix(model.exactness, sequence.tokens, prompt);
     await sequence.truncate(reused);
     const t0 = now();
     [next] = await sequence.evaluate(prompt.slice(reused), prompt.length - 1 - reused, sampleFor(0, 1));
     promptMs = now() - t0;
-    steps++;
+    counter.pass();
     proposer?.observe(prompt, "prompt");
     const firstMs = promptMs;
     emit([next], options.onStep && ((emitted) => options.onStep!({ pass: 0, draft: [], accepted: 0, emitted, ms: firstMs })));
   }
 
-  while (!stopReason) {
+  while (!output.done) {
     if (signal?.aborted) {
-      stopReason = "abort";
+      output.end("abort");
       break;
     }
     // `next` is emitted but not yet in the KV cache; it opens the next forward pass.
     const room = model.contextSize - sequence.length - 1;
     if (room < 0) {
-      stopReason = "context-full";
+      output.end("context-full");
       break;
     }
     const tObserve = now();
@@ -232,7 +201,6 @@ export async function decode(
     const predictions = await sequence.evaluate([next, ...draft.tokens], 0, sampleFor(tokens.length, 1 + draft.tokens.length));
     const passMs = now() - t0;
     forwardMs += passMs;
-    steps++;
     options.onPass?.(1 + draft.tokens.length, passMs);
     widestPass = Math.max(widestPass, 1 + draft.tokens.length);
 
@@ -240,22 +208,18 @@ export async function decode(
     const tFeedback = now();
     proposer?.feedback(draft, verdict.accepted, passMs);
     draftMs += now() - tFeedback;
-    if (draft.tokens.length > 0) {
-      draftSteps++;
-      draftedTokens += draft.tokens.length;
-      acceptedTokens += verdict.accepted;
-      if (verdict.accepted < draft.tokens.length) {
-        const tRollback = now();
-        await sequence.truncate(sequence.length - (draft.tokens.length - verdict.accepted));
-        forwardMs += now() - tRollback; // a pass of its own on recurrent models
-      }
+    if (verdict.accepted < draft.tokens.length) {
+      const tRollback = now();
+      await sequence.truncate(sequence.length - (draft.tokens.length - verdict.accepted));
+      forwardMs += now() - tRollback; // a pass of its own on recurrent models
     }
     const acceptedDraft = draft.tokens.slice(0, verdict.accepted);
     // The proposer sees every emitted token; `next` is shown at the top of the next iteration.
     const tObserveDraft = now();
     if (acceptedDraft.length > 0) proposer?.observe(acceptedDraft, "output");
     draftMs += now() - tObserveDraft;
-    const pass = steps - 1;
+    counter.pass(draft.tokens.length, verdict.accepted);
+    const pass = counter.steps - 1;
     emit(
       [...acceptedDraft, verdict.next],
       options.onStep &&
@@ -272,22 +236,19 @@ export async function decode(
     );
     next = verdict.next;
   }
-  flushText(true);
+  output.stream(true);
 
   const totalMs = now() - started;
   return {
     tokens,
-    text: text.text,
-    stopReason: stopReason!,
+    text: output.text,
+    stopReason: output.stopReason!,
     stats: {
       promptTokens: prompt.length,
       reusedPromptTokens: reused,
       generatedTokens: tokens.length,
-      steps,
-      draftSteps,
-      draftedTokens,
-      acceptedTokens,
-      tokensPerStep: steps > 0 ? tokens.length / steps : 0,
+      ...counter.counts(),
+      tokensPerStep: counter.steps > 0 ? tokens.length / counter.steps : 0,
       promptMs,
       forwardMs,
       draftMs,
@@ -302,11 +263,4 @@ export async function decode(
 /** The entries whose values are defined (so absent stats stay absent in JSON and equality checks). */
 function withDefined<T extends Record<string, unknown>>(entries: T): Partial<T> {
   return Object.fromEntries(Object.entries(entries).filter(([, value]) => value !== undefined)) as Partial<T>;
-}
-
-function commonPrefixLength(a: readonly number[], b: readonly number[]): number {
-  const limit = Math.min(a.length, b.length);
-  let i = 0;
-  while (i < limit && a[i] === b[i]) i++;
-  return i;
 }

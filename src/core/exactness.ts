@@ -41,3 +41,19 @@ export function outputIsExact(
   if (widestPass > exactness.exactUpTo) return false;
   return reusedPromptTokens === 0 || exactness.exact || (maxPassWidth !== undefined && maxPassWidth <= exactness.exactUpTo);
 }
+
+/**
+ * How many of the prompt's first tokens keep the KV cache entries the sequence holds for them: the
+ * prefix they share, less the prompt's last token (always evaluated: its prediction is the first output
+ * token). None on a model whose batched passes are not exact: the prompt's remainder evaluated behind
+ * reused cells (another pass width) gives other logits than the whole prompt in one pass (the first
+ * token differed with an F16 KV cache, test/backends/lossless.test.ts), so there every prompt is
+ * evaluated afresh. Every decoding path (decoder.ts, the server's node-llama-cpp sampler) uses this.
+ */
+export function reusablePromptPrefix(exactness: PassExactness | undefined, held: readonly number[], prompt: readonly number[]): number {
+  if (exactness?.exact === false) return 0;
+  const limit = Math.min(held.length, prompt.length - 1);
+  let shared = 0;
+  while (shared < limit && held[shared] === prompt[shared]) shared++;
+  return shared;
+}

@@ -18,7 +18,7 @@ export class OutputText {
   private readonly longestStop: number;
 
   constructor(
-    private readonly model: TokenModel,
+    private readonly model: Pick<TokenModel, "detokenize">,
     private readonly stops: readonly string[],
     /** Tokens before the output (the prompt's tail), for correct leading-space decoding. */
     private readonly leftContext: readonly number[] = [],
@@ -74,5 +74,118 @@ export class OutputText {
       if (at >= 0 && (earliest < 0 || at < earliest)) earliest = at;
     }
     this.stopIndex = earliest;
+  }
+}
+
+/** Why generation ended. */
+export type StopReason = "eos" | "max-tokens" | "stop" | "abort" | "context-full";
+
+export interface OutputOptions<Entry = never> {
+  /** Most tokens to generate (0: generation is over before it starts). */
+  readonly maxTokens: number;
+  /** Generation ends before the first of these strings (which is not part of the text). */
+  readonly stop?: readonly string[];
+  /** Tokens before the output (the prompt's tail), for correct leading-space decoding. */
+  readonly leftContext?: readonly number[];
+  /**
+   * Tokens that fit in the context after the prompt: the output ends with "context-full" when it fills
+   * them (absent: the caller watches the context and calls end("context-full") itself).
+   */
+  readonly room?: number;
+  /**
+   * Streamed text, in order: never splits a character, never shows part of a stop string. With
+   * per-token entries (see push), each piece carries the entries of the tokens generated since the
+   * previous piece; the last call carries the remaining entries even when no text is left to show
+   * (tokens of a stop string, or of text not complete yet).
+   */
+  readonly onText?: (text: string, entries?: readonly Entry[]) => void;
+}
+
+/**
+ * The output of every decoding path (the LLMA loop in decoder.ts, node-llama-cpp's sampler on the
+ * server): one set of rules for when generation ends and what text it streams. An end-of-generation
+ * token ends it and is not part of the output; a stop string ends it and is cut from the text (the
+ * tokens that wrote it stay in `tokens`); `maxTokens` (or `room`) tokens end it. Streaming goes through
+ * OutputText, so no path can show a partial stop string or a broken character.
+ */
+export class OutputCollector<Entry = never> {
+  /** The generated tokens (end-of-generation tokens excluded). */
+  readonly tokens: number[] = [];
+  /** Per-token entries pushed with the tokens (e.g. log probabilities), in token order. */
+  readonly entries: Entry[] = [];
+  private readonly output: OutputText;
+  private reason: StopReason | undefined;
+  private unsentEntries = 0;
+
+  constructor(
+    private readonly model: Pick<TokenModel, "detokenize" | "isEndOfGeneration">,
+    private readonly options: OutputOptions<Entry>,
+  ) {
+    const { maxTokens } = options;
+    if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new RangeError(`maxTokens must be an integer >= 0, got ${maxTokens}`);
+    this.output = new OutputText(model, options.stop ?? [], options.leftContext ?? []);
+    if (maxTokens === 0 || options.room === 0) this.reason = maxTokens === 0 ? "max-tokens" : "context-full";
+  }
+
+  /** Why generation ended (undefined while it goes on). */
+  get stopReason(): StopReason | undefined {
+    return this.reason;
+  }
+
+  get done(): boolean {
+    return this.reason !== undefined;
+  }
+
+  /** The text so far, cut before the stop string once one appeared. */
+  get text(): string {
+    return this.output.text;
+  }
+
+  /**
+   * Adds one token the model generated (nothing, once generation is over) and returns whether
+   * generation is over. `entry` is asked for only when the token becomes part of the output.
+   */
+  push(token: number, entry?: () => Entry): boolean {
+    if (this.reason) return true;
+    if (this.model.isEndOfGeneration(token)) {
+      this.reason = "eos";
+      return true;
+    }
+    if (entry) this.entries.push(entry());
+    this.tokens.push(token);
+    const { maxTokens, room } = this.options;
+    if (this.output.push(token)) this.reason = "stop";
+    else if (room !== undefined && this.tokens.length >= room) this.reason = "context-full";
+    else if (this.tokens.length >= maxTokens) this.reason = "max-tokens";
+    return this.reason !== undefined;
+  }
+
+  /** Adds the tokens of one forward pass in order, up to where generation ends; returns those that became output. */
+  pushAll(tokens: readonly number[], entry?: (token: number) => Entry): number[] {
+    const added: number[] = [];
+    for (const token of tokens) {
+      if (this.reason) break;
+      const before = this.tokens.length;
+      this.push(token, entry && (() => entry(token)));
+      if (this.tokens.length > before) added.push(token);
+    }
+    return added;
+  }
+
+  /** Ends generation for a reason the output cannot see (an abort, a full context); the first reason stays. */
+  end(reason: StopReason): void {
+    this.reason ??= reason;
+  }
+
+  /** Sends the text that is safe to show now to onText; with `final`, everything that is left. */
+  stream(final = false): void {
+    const { onText } = this.options;
+    if (!onText) return;
+    const piece = this.output.takeStreamable(final);
+    const entries = this.entries.length > this.unsentEntries ? this.entries.slice(this.unsentEntries) : undefined;
+    if (piece.length > 0 || (final && entries)) {
+      onText(piece, entries);
+      this.unsentEntries = this.entries.length;
+    }
   }
 }

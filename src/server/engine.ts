@@ -2,21 +2,21 @@
  * Runs one request on one sequence. Greedy requests and sampled ones (temperature > 0, top_k, top_p,
  * min_p, seed) go through llma's generate(): lossless, accelerated by references (a sampled text is
  * exactly the one plain sampling gives with the same seed, see core/sampling.ts). Requests that bend the
- * distribution with state llma does not model (repeat/frequency/presence penalties, logit bias) go
- * through node-llama-cpp's own sampler on the same sequence: correct output, no acceleration.
+ * distribution with state llma does not model (repeat/frequency/presence penalties, logit bias), and
+ * those under constraints (a grammar, streamed or sampled log probabilities), go through node-llama-cpp's
+ * own sampler on the same sequence (node-sampler.ts): correct output, no acceleration. Both paths end
+ * generation and stream text by the same rules (core/output-text.ts).
  */
-import { TokenBias, type LlamaContextSequence, type Token } from "node-llama-cpp";
 import type { LlamaCppModel } from "../backends/llama-cpp.js";
 import type { DecodeStep, StopReason } from "../core/decoder.js";
-import { outputIsExact, passWidthLimit, type ExactnessMode } from "../core/exactness.js";
+import type { ExactnessMode } from "../core/exactness.js";
 import { generate, type PolicyName } from "../core/generate.js";
 import type { TokenSequence } from "../core/model.js";
-import { OutputText } from "../core/output-text.js";
-import { randomSeed } from "../core/sampling.js";
-import { logprobsAfterDecoding, runConstrained, type Constraints } from "./constrained.js";
+import { logprobsAfterDecoding, type Constraints } from "./constrained.js";
 import { greedyLogprobs } from "./logprobs-pass.js";
 import type { TokenLogprob } from "./logprobs.js";
 import type { GenerationMode } from "./metrics.js";
+import { runNodeSampler } from "./node-sampler.js";
 import { runAutoTools, runForcedCall, type ToolCall, type ToolRun } from "./tools.js";
 
 export interface Sampling {
@@ -53,7 +53,7 @@ export interface EngineRequest {
   readonly onText?: (text: string, logprobs?: readonly TokenLogprob[]) => void;
   /** After every forward pass, before its text (llma.trace); on the plain sampler's path one token a pass, no drafts. */
   readonly onStep?: (step: DecodeStep) => void;
-  /** A grammar or log probabilities: decoded plainly by node-llama-cpp's sampler (see constrained.ts). */
+  /** A grammar or log probabilities: decoded plainly by node-llama-cpp's sampler (see constrained.ts, node-sampler.ts). */
   readonly constraints?: Constraints;
   /** A tool call to force or to let the model decide ("auto"); see tools.ts. */
   readonly tools?: ToolRun & { readonly path: "forced" | "auto" };
@@ -63,7 +63,7 @@ export type FinishReason = "stop" | "length" | "abort";
 
 export interface EngineResult {
   readonly text: string;
-  /** The generated tokens (LLMA path; the answer cache keeps greedy ones). */
+  /** The generated tokens (the answer cache keeps greedy ones; absent on the "auto" tool path). */
   readonly tokens?: readonly number[];
   readonly finishReason: FinishReason;
   readonly mode: GenerationMode;
@@ -129,8 +129,8 @@ export async function runGeneration(model: LlamaCppModel, sequence: TokenSequenc
     const { entries, passes } = await greedyLogprobs(model, sequence, request.prompt, result.tokens ?? [], request.constraints.topLogprobs ?? 0);
     return { ...result, logprobs: entries, forwardPasses: result.forwardPasses + passes };
   }
-  if (request.constraints) return runConstrained(model, sequence, request, request.constraints);
-  if (sampling && needsPlainSampler(sampling)) return sample(model, sequence, request, sampling);
+  if (request.constraints) return runNodeSampler(model, sequence, request, request.constraints);
+  if (sampling && needsPlainSampler(sampling)) return runNodeSampler(model, sequence, request);
   const sampled = sampling !== undefined && sampling.temperature > 0;
   const result = await generate(model, {
     prompt: request.prompt,
@@ -164,123 +164,4 @@ export async function runGeneration(model: LlamaCppModel, sequence: TokenSequenc
     ...(stats.seed !== undefined ? { seed: stats.seed } : {}),
     ...(stats.exact !== undefined ? { exact: stats.exact } : {}),
   };
-}
-
-/**
- * node-llama-cpp's sampler settings for a request (every field it serves: temperature, top_k, top_p,
- * min_p, seed, the penalties over their window, logit_bias), shared by every path that samples with it
- * (penalties here, grammars and logprobs in constrained.ts, tool calls in tools.ts), so that no path
- * drops a field another serves. `generated` is read at each token (the penalties' window).
- */
-export function nodeSamplerOptions(model: LlamaCppModel, sampling: Sampling, generated: readonly number[], maxTokens: number) {
-  const window = sampling.penaltyWindow === undefined ? PENALTY_WINDOW : sampling.penaltyWindow === "all" ? maxTokens : sampling.penaltyWindow;
-  const newline = sampling.penalizeNewline === false ? model.model.tokens.nl : undefined;
-  const punished = () => {
-    const recent = generated.slice(-window) as Token[];
-    return newline === undefined ? recent : recent.filter((token) => token !== newline);
-  };
-  const bias = sampling.logitBias;
-  return {
-    // OpenAI's sampler (the whole distribution, top_p 1) unless top_k / min_p are given.
-    temperature: sampling.temperature,
-    topK: sampling.topK ?? 0,
-    topP: sampling.topP ?? 1,
-    minP: sampling.minP ?? 0,
-    seed: sampling.temperature > 0 ? (sampling.seed ?? randomSeed()) : undefined,
-    repeatPenalty: hasPenalties(sampling)
-      ? {
-          punishTokens: punished,
-          maxPunishTokens: window,
-          penalty: sampling.repeatPenalty ?? 1,
-          frequencyPenalty: sampling.frequencyPenalty ?? 0,
-          presencePenalty: sampling.presencePenalty ?? 0,
-        }
-      : undefined,
-    tokenBias: bias
-      ? () => {
-          const tokenBias = new TokenBias(model.model.tokenizer);
-          for (const [token, logit] of bias) tokenBias.set(token as Token, { logit });
-          return tokenBias;
-        }
-      : undefined,
-  };
-}
-
-/** The node-llama-cpp sequence under a backend sequence. */
-function contextSequence(sequence: TokenSequence): LlamaContextSequence {
-  const inner = (sequence as { sequence?: LlamaContextSequence }).sequence;
-  if (!inner || typeof inner.evaluate !== "function") throw new Error("sampling needs a node-llama-cpp sequence (LlamaCppModel)");
-  return inner;
-}
-
-async function sample(model: LlamaCppModel, sequence: TokenSequence, request: EngineRequest, sampling: Sampling): Promise<EngineResult> {
-  const { prompt, maxTokens, signal } = request;
-  const inner = contextSequence(sequence);
-  // Reuse the KV cache of a shared prompt prefix, as the greedy path does.
-  // Not on a model whose batched passes are inexact: another prompt pass width changes the output (see decoder.ts).
-  const cached = model.exactness?.exact === false ? 0 : Math.min(commonPrefixLength(sequence.tokens, prompt), prompt.length - 1);
-  await sequence.truncate(cached);
-  const text = new OutputText(model, request.stop, prompt);
-  const generated: number[] = [];
-  let passes = 0;
-  let stop: StopReason | undefined = signal.aborted ? "abort" : undefined;
-
-  const samplerOptions = nodeSamplerOptions(model, sampling, generated, maxTokens);
-  const flush = (final: boolean) => {
-    const piece = text.takeStreamable(final);
-    if (piece.length > 0) request.onText?.(piece);
-  };
-  if (!stop) {
-    const tokens = inner.evaluate(prompt.slice(cached) as Token[], { ...samplerOptions, yieldEogToken: true });
-    let passStarted = performance.now();
-    const step = (emitted: readonly number[]) => {
-      const now = performance.now();
-      request.onStep?.({ pass: passes - 1, draft: [], accepted: 0, emitted, ms: now - passStarted });
-      passStarted = now;
-    };
-    for await (const token of tokens) {
-      passes++;
-      if (model.isEndOfGeneration(token)) {
-        step([]);
-        stop = "eos";
-        break;
-      }
-      step([token]);
-      generated.push(token);
-      if (text.push(token)) stop = "stop";
-      else if (generated.length >= maxTokens) stop = "max-tokens";
-      flush(false);
-      if (stop) break;
-      if (signal.aborted) {
-        stop = "abort";
-        break;
-      }
-    }
-    stop ??= "context-full";
-  }
-  flush(true);
-  return {
-    text: text.text,
-    finishReason: finishReason(stop),
-    mode: "sampled",
-    promptTokens: prompt.length,
-    cachedPromptTokens: cached,
-    completionTokens: generated.length,
-    forwardPasses: passes,
-    draftedTokens: 0,
-    acceptedTokens: 0,
-    ...(samplerOptions.seed !== undefined ? { seed: samplerOptions.seed } : {}),
-    ...withExact(outputIsExact(model.exactness, 1, cached, passWidthLimit(model.exactness, request.exactness ?? "strict"))),
-  };
-}
-
-function withExact(exact: boolean | undefined): { exact?: boolean } {
-  return exact === undefined ? {} : { exact };
-}
-
-function commonPrefixLength(a: readonly number[], b: readonly number[]): number {
-  const limit = Math.min(a.length, b.length);
-  let i = 0;
-  while (i < limit && a[i] === b[i]) i++;
-  return i;
 }

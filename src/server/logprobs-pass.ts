@@ -8,8 +8,8 @@
  * LLMA generated there; a difference would mean the passes were not exact, and is an error rather than
  * logprobs that do not belong to the text.
  */
-import type { LlamaContextSequence, Token } from "node-llama-cpp";
-import type { LlamaCppModel } from "../backends/llama-cpp.js";
+import type { Token } from "node-llama-cpp";
+import { llamaCppSequence, type LlamaCppModel } from "../backends/llama-cpp.js";
 import type { TokenSequence } from "../core/model.js";
 import { tokenLogprob, type TokenLogprob } from "./logprobs.js";
 
@@ -21,8 +21,7 @@ export async function greedyLogprobs(
   top: number,
 ): Promise<{ readonly entries: TokenLogprob[]; readonly passes: number }> {
   if (generated.length === 0) return { entries: [], passes: 0 };
-  const inner = (sequence as { sequence?: LlamaContextSequence }).sequence;
-  if (!inner || typeof inner.controlledEvaluate !== "function") throw new Error("log probabilities need a node-llama-cpp sequence (LlamaCppModel)");
+  const inner = llamaCppSequence(sequence, "log probabilities").sequence;
   // The distribution before generated[0] is the one after the prompt's last token: evaluate that again too.
   await sequence.truncate(prompt.length - 1);
   const inputs = [prompt[prompt.length - 1], ...generated.slice(0, -1)];

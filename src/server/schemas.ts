@@ -204,7 +204,7 @@ export interface CompletionRequest extends GenerationParams {
   readonly prompt: string;
 }
 
-/** What both endpoints may ask beyond plain text (served by constrained decoding, see constrained.ts). */
+/** What both endpoints may ask beyond plain text (served by constrained decoding, see constrained.ts and node-sampler.ts). */
 export interface OutputOptions {
   /** Structured output (`response_format`). */
   readonly responseFormat: ResponseFormat;

@@ -8,7 +8,7 @@
  * - A named function or `"required"`: the call is forced. The prompt ends with the wrapper's call prefix
  *   (and the name, when one is named; with "required" and several tools a grammar picks the name), then
  *   the arguments are decoded under the JSON-schema grammar of the function's parameters (constrained
- *   plain decoding, see constrained.ts). One call per reply.
+ *   plain decoding, see node-sampler.ts). One call per reply.
  * - `"auto"`: node-llama-cpp's LlamaChat decides (text, or calls it detects by the wrapper's syntax and
  *   then constrains by grammar); plain decoding, not accelerated.
  *
@@ -16,13 +16,13 @@
  * (the arguments would not parse) and the partial call in `llma.partial_tool_call`.
  */
 import { randomUUID } from "node:crypto";
-import { LlamaChat, LlamaText, type ChatHistoryItem, type ChatModelFunctions, type ChatModelResponse, type GbnfJsonSchema, type LlamaContextSequence } from "node-llama-cpp";
-import type { LlamaCppModel } from "../backends/llama-cpp.js";
+import { LlamaChat, LlamaText, type ChatHistoryItem, type ChatModelFunctions, type ChatModelResponse, type GbnfJsonSchema } from "node-llama-cpp";
+import { llamaCppSequence, type LlamaCppModel } from "../backends/llama-cpp.js";
 import type { TokenSequence } from "../core/model.js";
 import type { ChatRenderer } from "../backends/chat-template.js";
-import { runConstrained } from "./constrained.js";
 import type { EngineRequest, EngineResult } from "./engine.js";
 import { ApiError, invalid, unsupported } from "./errors.js";
+import { runNodeSampler } from "./node-sampler.js";
 import { checkGrammarSchema } from "./structured.js";
 
 export interface ToolDefinition {
@@ -210,6 +210,13 @@ export interface ToolRun {
   readonly request: ToolRequest;
 }
 
+/**
+ * What a forced call's two decodings (the name, the arguments) leave out of the request: its stop
+ * strings (the grammar ends them), its streamed text and its trace (a call is no text, and its passes
+ * were never part of the trace).
+ */
+const unstreamed = { stop: [], onText: undefined, onStep: undefined } as const;
+
 /** Forced call: prompt (ending with the call prefix) -> name -> arguments under the parameters' grammar. */
 export async function runForcedCall(model: LlamaCppModel, sequence: TokenSequence, request: EngineRequest, run: ToolRun): Promise<EngineResult> {
   const { choice, tools } = run.request;
@@ -223,7 +230,7 @@ export async function runForcedCall(model: LlamaCppModel, sequence: TokenSequenc
   if (candidates.length === 1) name = candidates[0];
   else {
     const grammar = await model.llama.createGrammar({ grammar: nameGrammarText(candidates) });
-    nameResult = await runConstrained(model, sequence, { ...request, prompt: run.renderer.tokenize(LlamaText([context, callPrefix(run.renderer)])), stop: [], onText: undefined }, { grammar });
+    nameResult = await runNodeSampler(model, sequence, { ...request, ...unstreamed, prompt: run.renderer.tokenize(LlamaText([context, callPrefix(run.renderer)])) }, { grammar });
     used = nameResult.completionTokens;
     name = nameResult.text.trim();
     if (nameResult.finishReason !== "stop" || !candidates.includes(name)) return partial(nameResult, name, "", used);
@@ -233,7 +240,7 @@ export async function runForcedCall(model: LlamaCppModel, sequence: TokenSequenc
   const prompt = run.renderer.tokenize(LlamaText([context, callPrefix(run.renderer, name)]));
   const remaining = request.maxTokens - used;
   if (remaining < 1) return partial(nameResult!, name, "", used);
-  const args = await runConstrained(model, sequence, { ...request, prompt, maxTokens: remaining, stop: [], onText: undefined }, { grammar });
+  const args = await runNodeSampler(model, sequence, { ...request, ...unstreamed, prompt, maxTokens: remaining }, { grammar });
   const total = combine(nameResult, args);
   if (args.finishReason !== "stop") return partial(total, name, args.text, total.completionTokens);
   return { ...total, text: "", finishReason: "stop", toolCalls: [{ id: newToolCallId(), name, arguments: args.text.trim() }] };
@@ -257,8 +264,7 @@ function combine(first: EngineResult | undefined, second: EngineResult): EngineR
 
 /** "auto": node-llama-cpp's LlamaChat decodes text or function calls (plain decoding). */
 export async function runAutoTools(model: LlamaCppModel, sequence: TokenSequence, request: EngineRequest, run: ToolRun): Promise<EngineResult> {
-  const inner = (sequence as { sequence?: LlamaContextSequence }).sequence;
-  if (!inner) throw new Error("tool calling needs a node-llama-cpp sequence (LlamaCppModel)");
+  const inner = llamaCppSequence(sequence, "tool calling").sequence;
   const history = toChatHistory(run.messages);
   const chat = new LlamaChat({ contextSequence: inner, chatWrapper: run.renderer.wrapper, autoDisposeSequence: false });
   const sampling = request.sampling ?? { temperature: 0 };

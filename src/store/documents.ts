@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { extname, join, resolve } from "node:path";
 import type Database from "better-sqlite3";
+import { parseLlmaRows } from "../data/llma-jsonl.js";
 import type { PassageStore } from "./backend.js";
 import { guard, openDatabase, type OpenStoreOptions } from "./db.js";
 import { chunkText, DEFAULT_MAX_WORDS, DEFAULT_TARGET_WORDS, ftsQuery, type ChunkOptions } from "./text.js";
@@ -250,25 +251,14 @@ async function collect(path: string, explicit: boolean, out: Collected): Promise
 }
 
 /**
- * Documents of a JSONL file in the LLMA schema ({query, docs: string[], result}): every doc of every
- * row, with `file#row` (0-based line) as its source. Errors name the file and line.
+ * Documents of a JSONL file in the LLMA schema (data/llma-jsonl.ts): every non-empty doc of every row,
+ * with `file#row` (0-based line) as its source. Errors name the file, line and field.
  */
 export function parseJsonlDocuments(content: string, path: string, absolute = resolve(path)): DocumentInput[] {
   const docs: DocumentInput[] = [];
-  content.split("\n").forEach((line, row) => {
-    if (line.trim() === "") return;
-    let json: unknown;
-    try {
-      json = JSON.parse(line);
-    } catch (error) {
-      throw new Error(`${path}:${row + 1}: not valid JSON (${(error as Error).message})`);
-    }
-    const rowDocs = (json as { docs?: unknown } | null)?.docs;
-    if (typeof json !== "object" || json === null || !Array.isArray(rowDocs) || !rowDocs.every((d) => typeof d === "string"))
-      throw new Error(`${path}:${row + 1}: not an LLMA row: expected {"query": string, "docs": [string, ...], ...}`);
-    (rowDocs as string[]).forEach((text, i) => {
+  for (const { line: row, docs: rowDocs } of parseLlmaRows(content, path))
+    rowDocs.forEach((text, i) => {
       if (text.trim() !== "") docs.push({ text, source: `${path}#${row}`, key: `${absolute}#${row}.${i}`, path: absolute, row });
     });
-  });
   return docs;
 }

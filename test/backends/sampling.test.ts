@@ -20,7 +20,7 @@ import { ReferenceProposer } from "../../src/core/proposer.js";
 import type { DistributionOptions, TokenDistribution } from "../../src/core/sampling.js";
 import { editedCopy } from "../helpers/edits.js";
 import { mulberry32, randomInt } from "../helpers/random.js";
-import { chiSquareGoodnessOfFit, chiSquareHomogeneity, exactOutcomeProbabilities, outcomeKey, PlausibleDraftSequence } from "../helpers/stats.js";
+import { chiSquareGoodnessOfFit, chiSquareHomogeneity, describeChiSquare, exactOutcomeProbabilities, outcomeKey, PlausibleDraftSequence } from "../helpers/stats.js";
 
 const CASES = Number(process.env.LLMA_SAMPLING_CASES ?? 150);
 const ONLY_SEED = process.env.LLMA_SEED ? Number(process.env.LLMA_SEED) : undefined;
@@ -188,11 +188,10 @@ describe("lossless sampling on the tiny Q8_0 model", () => {
       const same = chiSquareHomogeneity(plain.out, withReferences.out);
       const fitWrong = chiSquareGoodnessOfFit(wrong.out, exact);
       const differs = chiSquareHomogeneity(plain.out, wrong.out);
-      const show = (r: { statistic: number; df: number; pValue: number }) => `chi2 ${r.statistic.toFixed(1)} df ${r.df} p ${r.pValue.toExponential(2)}`;
       console.log(
         `tiny, N=${N}/arm, ${exact.size} outcomes; accepted draft tokens: refs ${withReferences.acceptedTokens}, wrong ${wrong.acceptedTokens}\n` +
-          `  fit plain ${show(fitPlain)}\n  fit refs ${show(fitReferences)}\n  plain vs refs ${show(same)}\n` +
-          `  fit wrong ${show(fitWrong)}\n  plain vs wrong ${show(differs)}`,
+          `  fit plain ${describeChiSquare(fitPlain)}\n  fit refs ${describeChiSquare(fitReferences)}\n  plain vs refs ${describeChiSquare(same)}\n` +
+          `  fit wrong ${describeChiSquare(fitWrong)}\n  plain vs wrong ${describeChiSquare(differs)}`,
       );
       expect(withReferences.acceptedTokens).toBeGreaterThan(N / 4); // the references do get used
       expect(fitPlain.pValue).toBeGreaterThan(alpha);

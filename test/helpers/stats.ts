@@ -96,13 +96,25 @@ export function chiSquareGoodnessOfFit(samples: readonly string[], expected: Rea
     }
   }
   for (const [key, o] of counts) if (!expected.has(key)) pooledObserved += o;
+  // Probabilities that sum to 1 leave a float residue (1 - 0.05 * 20 is not 0): no cell for it.
   pooledExpected += n * Math.max(0, 1 - covered);
-  if (pooledExpected > 0) {
+  if (pooledExpected > 1e-9 * n) {
     statistic += (pooledObserved - pooledExpected) ** 2 / pooledExpected;
     cells++;
   } else if (pooledObserved > 0) statistic = Infinity; // an outcome of probability 0
   const df = cells - 1;
   return { statistic, df, pValue: chiSquarePValue(statistic, df), cells };
+}
+
+/** Goodness of fit of `samples` (category indices 0 .. cells - 1) to the uniform distribution over `cells` categories. */
+export function chiSquareUniform(samples: readonly number[], cells: number, minExpected = 5): ChiSquareResult {
+  const expected = new Map(Array.from({ length: cells }, (_, i) => [String(i), 1 / cells] as const));
+  return chiSquareGoodnessOfFit(samples.map(String), expected, minExpected);
+}
+
+/** A test's result in one line, for the tests' logs. */
+export function describeChiSquare(result: Pick<ChiSquareResult, "statistic" | "df" | "pValue">): string {
+  return `chi2 ${result.statistic.toFixed(1)} df ${result.df} p ${result.pValue.toExponential(2)}`;
 }
 
 /**
