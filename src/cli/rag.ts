@@ -4,8 +4,8 @@ import { LlamaCppModel } from "../backends/llama-cpp.js";
 import type { DecodeResult } from "../core/decoder.js";
 import { generate, POLICY_NAMES, type PolicyName } from "../core/generate.js";
 import { DEFAULT_MAX_ENTRIES, DEFAULT_TENANT } from "../store/answers.js";
-import { DEFAULT_CACHE_TOP, DEFAULT_TOP, ragAnswer } from "../store/rag.js";
 import { openStore } from "../store/open.js";
+import { DEFAULT_CACHE_TOP, DEFAULT_TOP, ragAnswer } from "../rag/answer.js";
 import { round, summary } from "./generate.js";
 import { integerOption, loadWarnings, log } from "./options.js";
 

@@ -24,16 +24,17 @@ import { Metrics } from "./metrics.js";
 import { StoreHealth } from "./store-health.js";
 import { QueueFullError, Scheduler, type Slot } from "./scheduler.js";
 import { registerPlayground } from "./ui-route.js";
-import { TraceRecorder, type ReferenceOrigin, type TraceEntry } from "./trace.js";
+import { TraceRecorder } from "./trace.js";
 import { constraintsFor, logprobsAfterDecoding } from "./constrained.js";
-import { chatLogprobs, completionLogprobs } from "./logprobs.js";
 import { functionsOf, toChatHistory, toolPath } from "./tools.js";
 import { messageId, responseId, responseObject, ResponsesEventStream, translateResponsesRequest, type ResponsesEcho } from "./responses.js";
-import { parseChatRequest, parseCompletionRequest, type ChatMessage, type GenerationParams, type OutputOptions } from "./schemas.js";
-import { DEFAULT_TENANT } from "../store/answers.js";
+import { CompletionChunks, completionObject, stats } from "./replies.js";
+import { parseChatRequest, parseCompletionRequest, type GenerationParams, type OutputOptions } from "./schemas.js";
+import { DEFAULT_TENANT, type CachedAnswer } from "../store/answers.js";
 import type { AnswerStore, PassageStore } from "../store/backend.js";
 import type { Passage } from "../store/documents.js";
-import { DEFAULT_CACHE_TOP } from "../store/rag.js";
+import { lookUpAnswers, retrievePassages, worthCaching } from "../rag/answer.js";
+import { fitPrompt, orderReferences, queryFrame, textFrame, withDocs, type ReferenceOrigin } from "../rag/planner.js";
 
 export interface ServerOptions {
   /** A loaded model; its sequences are the slots (load it with `sequences: parallel`). */
@@ -98,8 +99,6 @@ export const DEFAULT_QUEUE = 64;
 export const DEFAULT_DRAIN_MS = 30_000;
 
 type Endpoint = "chat" | "completion" | "responses";
-/** llma's extra response fields, with the request's trace when it asked for one. */
-type ResponseInfo = Prepared["info"] & { trace?: readonly TraceEntry[] };
 
 interface Prepared {
   readonly params: GenerationParams;
@@ -248,12 +247,13 @@ export function buildApp(options: ServerOptions): LlmaServer {
     let output: OutputOptions;
     let echo: ResponsesEcho | undefined;
     let tools: EngineRequest["tools"];
-    let prompt: number[];
+    let prompt: readonly number[];
     let stop: readonly string[];
     let promptParam: string;
     /** The query the cache and retrieval key on: the last user message, or the completions prompt. */
     let query: string;
-    let passages: Passage[] = [];
+    /** The retrieved passages the prompt holds (the planner drops what the context cannot hold). */
+    let passages: readonly Passage[];
     if (endpoint === "chat" || endpoint === "responses") {
       // The Responses API is chat with another request and response shape (see responses.ts).
       const translated = endpoint === "responses" ? translateResponsesRequest(body) : undefined;
@@ -262,32 +262,30 @@ export function buildApp(options: ServerOptions): LlmaServer {
       params = request;
       output = request;
       query = [...request.messages].reverse().find((m) => m.role === "user")?.content ?? "";
-      passages = await retrieve(request.retrieveTop, query);
       // Retrieved passages go in as a system message ("docs:\n..."), after the request's own system messages.
       // Offered tools are documented in the prompt as the chat wrapper does it (see tools.ts).
       const functions = request.tools ? functionsOf(request.tools.tools) : undefined;
-      const render = (kept: readonly Passage[]) => chat.renderHistory(toChatHistory(withDocs(request.messages, kept)), functions);
-      let rendered = render(passages);
-      while (passages.length > 0 && !fits(rendered.tokens.length, request.maxTokens)) rendered = render((passages = passages.slice(0, -1)));
-      prompt = rendered.tokens;
+      const fitted = fitPrompt(model, (docs) => chat.renderHistory(toChatHistory(withDocs(request.messages, docs)), functions), await retrieve(request.retrieveTop, query), room(request.maxTokens));
+      passages = fitted.passages;
+      prompt = fitted.prompt.tokens;
       const path = toolPath(request.tools);
       if (path) {
         if (request.responseFormat.type !== "text") throw unsupported("response_format", "a structured format cannot be combined with tool calls (tool_choice \"none\" serves both)");
         if (request.topLogprobs !== undefined) throw unsupported("logprobs", "log probabilities are not returned for tool calls (tool_choice \"none\" serves both)");
-        tools = { renderer: chat, messages: withDocs(request.messages, passages), request: request.tools!, path };
+        tools = { renderer: chat, messages: withDocs(request.messages, passages.map((p) => p.text)), request: request.tools!, path };
       }
-      stop = [...new Set([...request.stop, ...rendered.stop])];
+      stop = [...new Set([...request.stop, ...fitted.prompt.stop])];
       promptParam = "messages";
     } else {
       const request = parseCompletionRequest(body);
       params = request;
       output = request;
       query = request.prompt;
-      passages = await retrieve(request.retrieveTop, query);
-      // Retrieved passages go before the prompt, as the paper's template has them: "docs:\n...\n".
-      const render = (kept: readonly Passage[]) => model.tokenize(kept.length > 0 ? `${docsBlock(kept)}\n${request.prompt}` : request.prompt, { bos: true });
-      prompt = render(passages);
-      while (passages.length > 0 && !fits(prompt.length, request.maxTokens)) prompt = render((passages = passages.slice(0, -1)));
+      // With retrieval the prompt is the paper's, as `llma rag` builds it ("docs:\n...\nquery: <prompt>\nanswer:"): the same query, the same prompt.
+      const frame = request.retrieveTop === undefined ? textFrame(model, request.prompt) : queryFrame(model, request.prompt);
+      const fitted = fitPrompt(model, frame, await retrieve(request.retrieveTop, query), room(request.maxTokens));
+      passages = fitted.passages;
+      prompt = fitted.prompt.tokens;
       stop = request.stop;
       promptParam = "prompt";
       if (prompt.length === 0) throw new ApiError(400, "Invalid 'prompt': the prompt is empty (and the model has no BOS token)", "prompt", "invalid_value");
@@ -300,11 +298,11 @@ export function buildApp(options: ServerOptions): LlmaServer {
         promptParam,
         "context_length_exceeded",
       );
-    const room = contextSize - prompt.length;
-    if (params.maxTokens !== undefined && params.maxTokens > room) {
+    const roomLeft = contextSize - prompt.length;
+    if (params.maxTokens !== undefined && params.maxTokens > roomLeft) {
       throw new ApiError(
         400,
-        `This model's maximum context length is ${contextSize} tokens. However, you requested ${prompt.length + params.maxTokens} tokens (${prompt.length} in the ${promptParam}, ${params.maxTokens} in the completion). Please reduce the length of the ${promptParam} or the completion (at most ${room} completion tokens fit).`,
+        `This model's maximum context length is ${contextSize} tokens. However, you requested ${prompt.length + params.maxTokens} tokens (${prompt.length} in the ${promptParam}, ${params.maxTokens} in the completion). Please reduce the length of the ${promptParam} or the completion (at most ${roomLeft} completion tokens fit).`,
         "max_tokens",
         "context_length_exceeded",
       );
@@ -326,25 +324,16 @@ export function buildApp(options: ServerOptions): LlmaServer {
       penalizeNewline: params.penalizeNewline,
       logitBias: params.logitBias,
     };
-    const references: (string | readonly number[])[] = [];
-    const referenceOrigins: ReferenceOrigin[] = [];
-    const addReferences = (origin: ReferenceOrigin, added: readonly (string | readonly number[])[]) => {
-      references.push(...added);
-      referenceOrigins.push(...added.map(() => origin));
-    };
-    if ((params.sources.prediction ?? defaults.prediction) && params.prediction !== undefined) addReferences("prediction", [params.prediction]);
-    if (params.sources.references ?? defaults.references) addReferences("reference", params.references.filter((r) => r.length > 0));
-    addReferences("document", passages.map((p) => p.text));
     const info: Prepared["info"] = {};
     if (params.retrieveTop !== undefined) info.sources = passages.map((p) => ({ source: p.source, score: Math.round(p.score * 1000) / 1000 }));
     // The answer cache serves greedy requests only: it holds what greedy decoding answered.
     let cacheAs: Prepared["cacheAs"];
+    let cached: CachedAnswer[] = [];
     if (answerCache && (params.sources.cache ?? defaults.cache) && !needsSampler(sampling) && query.trim() !== "") {
       const tenant = params.tenant ?? DEFAULT_TENANT;
       try {
-        const cached = await answerCache.similar(query, { tenant, model: modelName, top: options.cacheTop ?? DEFAULT_CACHE_TOP });
+        cached = await lookUpAnswers(answerCache, query, { tenant, model: modelName, top: options.cacheTop });
         storeHealth.looked(cached.length);
-        addReferences("cache", cached.map((c) => c.tokens ?? c.answer));
         info.cached_references = cached.length;
         cacheAs = { query, tenant };
       } catch (error) {
@@ -352,6 +341,14 @@ export function buildApp(options: ServerOptions): LlmaServer {
         storeHealth.failed("cache_lookup", error);
       }
     }
+    const indexPrompt = params.sources.conversation ?? defaults.conversation;
+    const { references, origins: referenceOrigins } = orderReferences({
+      prediction: (params.sources.prediction ?? defaults.prediction) ? params.prediction : undefined,
+      cached,
+      references: (params.sources.references ?? defaults.references) ? params.references : [],
+      passages,
+      indexPrompt,
+    });
     // "auto" tool calls run node-llama-cpp's LlamaChat, whose penalty window counts other tokens than ours: refused, not approximated.
     if (tools?.path === "auto" && sampling.logitBias)
       throw unsupported("logit_bias", "logit_bias is not served with tool_choice \"auto\" (name the function, or \"required\", or \"none\")");
@@ -370,11 +367,11 @@ export function buildApp(options: ServerOptions): LlmaServer {
       echo,
       engine: {
         prompt,
-        maxTokens: params.maxTokens ?? room,
+        maxTokens: params.maxTokens ?? roomLeft,
         stop,
         sampling: needsSampler(sampling) ? sampling : undefined,
         references,
-        indexPrompt: params.sources.conversation ?? defaults.conversation,
+        indexPrompt,
         indexOutput: params.sources.output ?? defaults.output,
         policy,
         exactness,
@@ -388,7 +385,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
     if (top === undefined) return [];
     if (!documents) throw new ApiError(400, "Invalid 'llma.retrieve': this server has no document store (start it with --docs DB)", "llma.retrieve", "invalid_value");
     try {
-      const passages = await documents.search(query, { top });
+      const passages = await retrievePassages(documents, query, top);
       storeHealth.succeeded();
       return passages;
     } catch (error) {
@@ -398,9 +395,9 @@ export function buildApp(options: ServerOptions): LlmaServer {
     }
   }
 
-  /** Whether a prompt of this many tokens leaves room for the completion (when retrieval may drop passages). */
-  function fits(promptTokens: number, maxTokens: number | undefined): boolean {
-    return maxTokens === undefined ? promptTokens < model.contextSize : promptTokens + maxTokens <= model.contextSize;
+  /** Tokens the completion needs after the prompt when retrieval may drop passages: max_tokens, else at least one. */
+  function room(maxTokens: number | undefined): number {
+    return maxTokens ?? 1;
   }
 
   /**
@@ -408,7 +405,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
    * replica sharing the store) finds it; a cache that fails is warned about and counted, never the request's failure.
    */
   async function cacheAnswer(prepared: Prepared, result: EngineResult): Promise<void> {
-    if (!answerCache || !prepared.cacheAs || result.mode !== "accelerated" || result.finishReason === "abort" || result.text.trim() === "") return;
+    if (!answerCache || !prepared.cacheAs || result.mode !== "accelerated" || !worthCaching(result.text, result.finishReason === "abort")) return;
     try {
       await answerCache.put({ query: prepared.cacheAs.query, answer: result.text, tokens: result.tokens, model: modelName, tenant: prepared.cacheAs.tenant });
       storeHealth.succeeded();
@@ -464,7 +461,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
           reply.header("x-llma-accelerated", String(accelerated));
           const info = trace ? { ...prepared.info, trace: trace.entries } : prepared.info;
           if (responseParts) return responseObject(responseParts, result, { ...stats(result), ...info });
-          return endpoint === "chat" ? chatResponse(id, createdAt, result, info) : completionResponse(id, createdAt, result, info);
+          return completionObject(endpoint === "chat" ? "chat" : "completion", { id, createdAt, model: modelName }, result, info);
         }
 
         reply.hijack();
@@ -502,15 +499,12 @@ export function buildApp(options: ServerOptions): LlmaServer {
         }
         const usageField = params.includeUsage ? { usage: null } : {};
         // The passes recorded since the last chunk ride on the next one (only when the request asked for them).
-        const traceField = () => {
+        const chunks = new CompletionChunks(endpoint === "chat" ? "chat" : "completion", { id, createdAt, model: modelName }, () => {
           const entries = trace?.take() ?? [];
-          return entries.length > 0 ? { llma: { trace: entries } } : {};
-        };
-        const chunk = (choice: Record<string, unknown>) =>
-          endpoint === "chat"
-            ? { id, object: "chat.completion.chunk", created: createdAt, model: modelName, choices: [{ index: 0, logprobs: null, finish_reason: null, ...choice }], ...usageField, ...traceField() }
-            : { id, object: "text_completion", created: createdAt, model: modelName, choices: [{ index: 0, logprobs: null, finish_reason: null, ...choice }], ...usageField, ...traceField() };
-        if (endpoint === "chat") send(chunk({ delta: { role: "assistant", content: "" } }));
+          return { ...usageField, ...(entries.length > 0 ? { llma: { trace: entries } } : {}) };
+        });
+        const opening = chunks.opening();
+        if (opening) send(opening);
         /** Text streamed so far (completions' logprobs text_offset counts from the start of the text). */
         let streamedText = "";
         try {
@@ -520,9 +514,8 @@ export function buildApp(options: ServerOptions): LlmaServer {
             signal: controller.signal,
             onStep,
             onText: (text, entries) => {
-              const logprobs = entries ? (endpoint === "chat" ? chatLogprobs(entries) : completionLogprobs(entries, streamedText.length)) : undefined;
+              send(chunks.text(text, entries, streamedText.length));
               streamedText += text;
-              send(chunk(endpoint === "chat" ? { delta: { content: text }, ...(logprobs ? { logprobs } : {}) } : { text, ...(logprobs ? { logprobs } : {}) }));
             },
           });
         } catch (error) {
@@ -533,10 +526,9 @@ export function buildApp(options: ServerOptions): LlmaServer {
         if (result.finishReason === "abort") send(shutDownError().toJSON());
         else {
           await cacheAnswer(prepared, result);
-          if (result.toolCalls) send(chunk({ delta: { tool_calls: toolCallsField(result).map((call, index) => ({ index, ...call })) } }));
-          send(chunk(endpoint === "chat" ? { delta: {}, finish_reason: finish(result) } : { text: "", finish_reason: result.finishReason }));
-          if (params.includeUsage)
-            send({ id, object: endpoint === "chat" ? "chat.completion.chunk" : "text_completion", created: createdAt, model: modelName, choices: [], usage: usage(result) });
+          if (result.toolCalls) send(chunks.toolCalls(result));
+          send(chunks.finish(result));
+          if (params.includeUsage) send(chunks.usage(result));
           if (!res.destroyed && !res.writableEnded) res.write("data: [DONE]\n\n");
         }
         res.end();
@@ -550,30 +542,6 @@ export function buildApp(options: ServerOptions): LlmaServer {
       shutdown.signal.removeEventListener("abort", onShutdown);
       reply.raw.removeListener("close", onClose);
     }
-  }
-
-  function chatResponse(id: string, createdAt: number, result: EngineResult, info: ResponseInfo) {
-    return {
-      id,
-      object: "chat.completion",
-      created: createdAt,
-      model: modelName,
-      choices: [{ index: 0, message: chatMessage(result), logprobs: result.logprobs ? chatLogprobs(result.logprobs) : null, finish_reason: finish(result) }],
-      usage: usage(result),
-      llma: { ...stats(result), ...info, ...(result.partialToolCall ? { partial_tool_call: result.partialToolCall } : {}) },
-    };
-  }
-
-  function completionResponse(id: string, createdAt: number, result: EngineResult, info: ResponseInfo) {
-    return {
-      id,
-      object: "text_completion",
-      created: createdAt,
-      model: modelName,
-      choices: [{ index: 0, text: result.text, logprobs: result.logprobs ? completionLogprobs(result.logprobs) : null, finish_reason: finish(result) }],
-      usage: usage(result),
-      llma: { ...stats(result), ...info },
-    };
   }
 
   app.post("/v1/chat/completions", (request, reply) => handle("chat", request, reply));
@@ -614,65 +582,6 @@ export function buildApp(options: ServerOptions): LlmaServer {
   };
 }
 
-/** The retrieved passages as the paper's prompt has them: "docs:\n" and one passage a line. */
-function docsBlock(passages: readonly Passage[]): string {
-  return `docs:\n${passages.map((p) => p.text).join("\n")}`;
-}
-
-/** Messages with the passages as a system message after the leading system/developer messages. */
-function withDocs(messages: readonly ChatMessage[], passages: readonly Passage[]): readonly ChatMessage[] {
-  if (passages.length === 0) return messages;
-  let at = 0;
-  while (at < messages.length && (messages[at].role === "system" || messages[at].role === "developer")) at++;
-  return [...messages.slice(0, at), { role: "system", content: docsBlock(passages) }, ...messages.slice(at)];
-}
-
 function shutDownError(): ApiError {
   return new ApiError(503, "the server shut down before this generation finished; retry", null, "shutting_down", "service_unavailable");
-}
-
-function finish(result: EngineResult): "stop" | "length" | "tool_calls" {
-  if (result.toolCalls && result.toolCalls.length > 0) return "tool_calls";
-  return result.finishReason === "length" ? "length" : "stop";
-}
-
-/** The assistant message of a chat reply: its text, or its tool calls (content null, as OpenAI sends it). */
-function chatMessage(result: EngineResult) {
-  if (result.toolCalls && result.toolCalls.length > 0)
-    return { role: "assistant", content: result.text === "" ? null : result.text, refusal: null, tool_calls: toolCallsField(result) };
-  return { role: "assistant", content: result.partialToolCall ? null : result.text, refusal: null };
-}
-
-function toolCallsField(result: EngineResult) {
-  return (result.toolCalls ?? []).map((call) => ({ id: call.id, type: "function", function: { name: call.name, arguments: call.arguments } }));
-}
-
-/** OpenAI's usage block; prediction counts are llma's drafted tokens accepted/rejected by verification. */
-function usage(result: EngineResult) {
-  return {
-    prompt_tokens: result.promptTokens,
-    completion_tokens: result.completionTokens,
-    total_tokens: result.promptTokens + result.completionTokens,
-    prompt_tokens_details: { cached_tokens: result.cachedPromptTokens, audio_tokens: 0 },
-    completion_tokens_details: {
-      reasoning_tokens: 0,
-      audio_tokens: 0,
-      accepted_prediction_tokens: result.acceptedTokens,
-      rejected_prediction_tokens: result.draftedTokens - result.acceptedTokens,
-    },
-  };
-}
-
-/** llma's own numbers (an extra response field OpenAI clients ignore). */
-function stats(result: EngineResult) {
-  return {
-    accelerated: result.mode === "accelerated",
-    forward_passes: result.forwardPasses,
-    tokens_per_pass: result.forwardPasses > 0 ? Math.round((result.completionTokens / result.forwardPasses) * 1000) / 1000 : 0,
-    drafted_tokens: result.draftedTokens,
-    accepted_tokens: result.acceptedTokens,
-    ...(result.seed !== undefined ? { seed: result.seed } : {}),
-    // Whether the text is guaranteed identical to plain decoding (null: the model's exactness was not measured).
-    exact: result.exact ?? null,
-  };
 }

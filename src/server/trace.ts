@@ -7,9 +7,10 @@
  */
 import type { DecodeStep } from "../core/decoder.js";
 import type { TokenModel } from "../core/model.js";
+import type { ReferenceOrigin } from "../rag/planner.js";
 
-/** Where a reference given to the engine came from (the order of EngineRequest.references). */
-export type ReferenceOrigin = "prediction" | "reference" | "document" | "cache";
+/** Where a reference given to the engine came from (the order of EngineRequest.references: the planner's, rag/planner.ts). */
+export type { ReferenceOrigin };
 export type TraceSource = ReferenceOrigin | "conversation" | "output";
 
 export interface TraceEntry {

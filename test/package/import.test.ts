@@ -83,6 +83,9 @@ describe('import "llma"', () => {
     const store = probe("llma/store");
     expect(store.exports).toContain("LlmaStore");
     expect(store.loaded.some((url) => /\/node_modules\/better-sqlite3\//.test(url))).toBe(true);
+    expect(store.exports).not.toContain("ragAnswer"); // the store only stores: RAG is llma/rag
+    const rag = probe("llma/rag");
+    expect(rag.exports).toEqual(expect.arrayContaining(["planReferences", "ragAnswer", "ragPrompt"]));
     const bench = probe("llma/bench");
     expect(bench.exports).toEqual(expect.arrayContaining(["runBench", "loadDataset", "renderSvg"]));
     expect(bench.loaded.filter((url) => /\/node_modules\/vega(-lite)?\//.test(url))).toEqual([]); // charts import vega when they render

@@ -1,7 +1,7 @@
 /**
  * `llma serve --store/--docs` in-process on the tiny model: greedy requests copy from the cached
  * answers of their tenant (llma.tenant, else user) and are cached; llma.cache switches it per request;
- * llma.retrieve puts the top passages in the prompt and the references. The text never changes with
+ * llma.retrieve puts the top passages in the prompt (found there by the prompt's index). The text never changes with
  * the cache (lossless), only the accepted tokens do.
  */
 import { mkdtempSync, rmSync } from "node:fs";

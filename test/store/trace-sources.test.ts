@@ -1,7 +1,7 @@
 /**
  * `llma.trace` names the answer cache and the document store as sources: a repeated question copies
- * from its cached answer (source "cache", though three retrieved passages come before it among the
- * references), and nothing is named as a source the request did not have.
+ * from its cached answer (source "cache"; with conversation_references off the three retrieved passages
+ * are references too, after it in the planner's order), and nothing is named as a source the request did not have.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -52,7 +52,7 @@ afterAll(async () => {
 });
 
 describe("llma.trace with --store and --docs", () => {
-  it("the cached answer, listed after the retrieved passages, is named 'cache' (passages: 'document'); the text is the same", async () => {
+  it("the cached answer is named 'cache' (passages: 'document'); the text is the same", async () => {
     const llma = { retrieve: { top: 3 }, conversation_references: false, output_references: false, trace: true };
     const first = await ask({ llma });
     expect(first.llma.cached_references).toBe(0);

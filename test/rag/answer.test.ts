@@ -17,7 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LlamaCppModel } from "../../src/backends/llama-cpp.js";
 import { ensureModel } from "../../src/backends/model-cache.js";
 import { generate } from "../../src/core/generate.js";
-import { ragAnswer, ragPrompt, type RagResult } from "../../src/store/rag.js";
+import { ragAnswer, type RagResult } from "../../src/rag/answer.js";
+import { ragPrompt } from "../../src/rag/planner.js";
 import { LlmaStore } from "../../src/store/store.js";
 
 let dir: string;
