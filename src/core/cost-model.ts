@@ -113,15 +113,20 @@ class Bucket {
     if (this.logs.length > WINDOW) this.logs.shift();
     this.count++;
     this.lastPass = pass;
+    this.spreadNow = undefined;
   }
 
-  /** Upper over lower quartile of the window's ratios (1 with fewer than 4 observations). */
+  /** Upper over lower quartile of the window's ratios (1 with fewer than 4 observations); cached until the next add. */
   spread(): number {
+    if (this.spreadNow !== undefined) return this.spreadNow;
     const n = this.logs.length;
-    if (n < 4) return 1;
+    if (n < 4) return (this.spreadNow = 1);
     const sorted = [...this.logs].sort((a, b) => a - b);
-    return Math.exp(sorted[Math.floor((3 * (n - 1)) / 4)] - sorted[Math.ceil((n - 1) / 4)]);
+    return (this.spreadNow = Math.exp(sorted[Math.floor((3 * (n - 1)) / 4)] - sorted[Math.ceil((n - 1) / 4)]));
   }
+
+  /** The policy asks for it at every width it prices, each step: computed once per observation. */
+  private spreadNow: number | undefined;
 
   /**
    * Robust center of the window, blended with a prior value (weight 1): noise on a shared machine only
@@ -224,9 +229,22 @@ export class PassCostModel implements PassCosts {
    * and the policy climbs back to long drafts by further explorations, which cost little when they pay.
    */
   mayExplore(width = 2): boolean {
-    if (this.explorations >= 1 + EXPLORATION_SHARE * this.passes) return false;
-    if (this.cost(width) - this.cost(1) <= this.explorationAllowance()) return true;
-    return this.passes - this.lastExploration > STALE_AFTER_PASSES && this.optimisticCost(width) <= 2 * this.cost(1);
+    return this.widestExploration(width) >= width;
+  }
+
+  /** The widest pass up to `maxWidth` that mayExplore allows now (1: none); the budget is read once. */
+  widestExploration(maxWidth: number): number {
+    if (this.explorations >= 1 + EXPLORATION_SHARE * this.passes) return 1;
+    const one = this.cost(1);
+    const allowance = this.explorationAllowance();
+    const probing = this.passes - this.lastExploration > STALE_AFTER_PASSES;
+    let widest = 1;
+    while (widest < maxWidth) {
+      const width = widest + 1;
+      if (!(this.cost(width) - one <= allowance || (probing && this.optimisticCost(width) <= 2 * one))) break;
+      widest = width;
+    }
+    return widest;
   }
 
   /**

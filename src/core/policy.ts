@@ -222,8 +222,7 @@ export class CostAwarePolicy implements DraftPolicy {
     // it, sized to what the exploration budget can lose. Its rate stays the best one's, so an
     // exploration never outbids a draft of another candidate that is expected to pay more.
     const learned = this.costs;
-    let widest = 1;
-    while (widest < 1 + this.maxDraft && learned.mayExplore(widest + 1)) widest++;
+    const widest = learned.widestExploration(1 + Math.min(context.available, this.maxDraft));
     if (widest === 1) return best;
     const explore = this.bestLength(context, (width) => learned.optimisticCost(width), widest - 1);
     return explore.length !== best.length && explore.length > 0 && learned.uncertain(1 + explore.length)
