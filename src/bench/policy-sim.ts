@@ -3,7 +3,7 @@
  * and each forward pass charged at the cost curve's price for its token count. Lets a draft-length
  * policy be measured against greedy and the oracle bound in milliseconds of CPU instead of minutes.
  */
-import type { CostCurve } from "../core/cost-model.js";
+import type { CostCurve, PassCostRecorder } from "../core/cost-model.js";
 import { decode } from "../core/decoder.js";
 import type { TokenModel, TokenSequence } from "../core/model.js";
 import type { DraftPolicy } from "../core/policy.js";
@@ -62,8 +62,17 @@ export interface PolicySimResult {
   readonly acceptedTokens: number;
 }
 
-/** Runs `makePolicy()` (a fresh policy per sample, as per request) over the samples on the virtual clock. */
-export async function simulatePolicy(samples: readonly TokenizedSample[], costs: CostCurve, makePolicy: () => DraftPolicy): Promise<PolicySimResult> {
+/**
+ * Runs `makePolicy()` (a fresh policy per sample, as per request) over the samples on the virtual clock.
+ * `learned`: the cost model the policy prices drafts with, if it learns one (shared by the samples as
+ * by a model's requests); the decoder records every pass into it at the pass's charged price.
+ */
+export async function simulatePolicy(
+  samples: readonly TokenizedSample[],
+  costs: CostCurve,
+  makePolicy: () => DraftPolicy,
+  learned?: PassCostRecorder,
+): Promise<PolicySimResult> {
   let greedyMs = 0;
   let policyMs = 0;
   let oracleMs = 0;
@@ -75,8 +84,8 @@ export async function simulatePolicy(samples: readonly TokenizedSample[], costs:
     const sequence = new ForcedSequence(inner, sample.prompt.length, target, END);
     const policy = makePolicy();
     const proposer = new ReferenceProposer({ references: sample.references, policy });
-    // The clock is virtual: the decoder times passes (and the policy learns their cost) on the charged price.
-    const result = await decode(countingModel, sequence, sample.prompt, { maxTokens: target.length + 1, proposer, clock: () => inner.elapsed });
+    // The clock is virtual: the decoder times passes (and records their cost) at the charged price.
+    const result = await decode(countingModel, sequence, sample.prompt, { maxTokens: target.length + 1, proposer, costs: learned, clock: () => inner.elapsed });
     policyMs += inner.elapsed;
     counts.add(result.stats);
     targetTokens += target.length;

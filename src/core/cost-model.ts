@@ -20,6 +20,22 @@ export interface PassCosts {
   cost(width: number): number;
 }
 
+/** What a timed pass carried beyond its width (see {@link PassCostRecorder}). */
+export interface PassOutcome {
+  /** Drafted to test an uncertain cost estimate rather than because it was expected to pay (see DraftPlan). */
+  readonly exploratory?: boolean;
+  /** Drafted tokens the pass kept. */
+  readonly accepted?: number;
+}
+
+/**
+ * Where the decoder records what each forward pass cost, as it runs it (the model's learned
+ * {@link PassCostModel}; a simulation on a virtual clock passes its own clock to the decoder instead).
+ */
+export interface PassCostRecorder {
+  recordPass(width: number, ms: number, outcome?: PassOutcome): void;
+}
+
 export class CostCurve implements PassCosts {
   private readonly points: CostPoint[];
 
@@ -162,7 +178,7 @@ class Bucket {
  * passes ({@link EXPLORATION_SHARE}) on drafts priced by {@link optimisticCost}, which halves the extra
  * cost of buckets that are uncertain or stale.
  */
-export class PassCostModel implements PassCosts {
+export class PassCostModel implements PassCosts, PassCostRecorder {
   private readonly buckets = BUCKET_TOPS.map(() => new Bucket());
   private passes = 0;
   private explorations = 0;
@@ -252,7 +268,7 @@ export class PassCostModel implements PassCosts {
    * `accepted` the drafted tokens it kept (an exploration's regret is its time beyond 1 + accepted
    * one-token passes).
    */
-  observe(width: number, ms: number, exploratory = false, accepted = 0): void {
+  recordPass(width: number, ms: number, { exploratory = false, accepted = 0 }: PassOutcome = {}): void {
     if (!(ms > 0) || !(width >= 1)) return;
     this.passes++;
     this.totalMs += ms;

@@ -1,3 +1,4 @@
+import type { PassCostRecorder } from "./cost-model.js";
 import { outputIsExact, reusablePromptPrefix, type ExactnessMode } from "./exactness.js";
 import type { TokenModel, TokenSequence } from "./model.js";
 import { OutputCollector, type StopReason } from "./output-text.js";
@@ -28,8 +29,14 @@ export interface DecodeOptions {
   /** Tokens as they are accepted (several per forward pass when a draft is accepted). */
   readonly onTokens?: (tokens: readonly number[]) => void;
   /**
-   * Milliseconds now (default performance.now): pass times feed the policy's cost model, so a
-   * simulation on a virtual clock (bench/policy-sim.ts, tests) passes its own.
+   * Where every forward pass after the prompt's is recorded as it runs: its width, its time, whether its
+   * draft was exploratory and how much of it was kept (the model's learned cost model, which the
+   * cost-aware policy prices drafts with). Absent: nowhere.
+   */
+  readonly costs?: PassCostRecorder;
+  /**
+   * Milliseconds now (default performance.now): pass times go to `costs`, so a simulation on a virtual
+   * clock (bench/policy-sim.ts, tests) passes its own.
    */
   readonly clock?: () => number;
   /** After every forward pass after the prompt's: its width (tokens) and duration (for benchmarks). */
@@ -206,7 +213,8 @@ export async function decode(
 
     const verdict = verify(draft.tokens, predictions);
     const tFeedback = now();
-    proposer?.feedback(draft, verdict.accepted, passMs);
+    options.costs?.recordPass(1 + draft.tokens.length, passMs, { exploratory: draft.exploratory === true && draft.tokens.length > 0, accepted: verdict.accepted });
+    proposer?.feedback(draft, verdict.accepted);
     draftMs += now() - tFeedback;
     if (verdict.accepted < draft.tokens.length) {
       const tRollback = now();

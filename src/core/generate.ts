@@ -121,7 +121,9 @@ export async function generate(model: TokenModel, request: GenerateRequest): Pro
     );
   const method = request.method ?? "llma";
   const sampling = resolveSampling(request);
-  if (method === "llma" && !request.proposer && wantsAutoPolicy(request) && !model.costCurve && model.ensureCostCurve) await model.ensureCostCurve();
+  const mode: DecodingMode = sampling ? "sampled" : "greedy";
+  const auto = method === "llma" && !request.proposer && wantsAutoPolicy(request);
+  if (auto && !model.costCurve && model.ensureCostCurve) await model.ensureCostCurve();
   if (sampling && request.target !== undefined)
     throw new Error("target-oriented decoding forces a known output: it cannot be combined with sampling (temperature > 0)");
   const proposer =
@@ -129,7 +131,7 @@ export async function generate(model: TokenModel, request: GenerateRequest): Pro
     (method === "llma"
       ? new ReferenceProposer({
           references: [],
-          policy: resolvePolicy(model, request, sampling ? "sampled" : "greedy"),
+          policy: resolvePolicy(model, request, mode),
           index: await indexReferencesUnlessAborted(model, request.references ?? [], { signal: request.signal, onProgress: request.onIndexProgress }),
           indexPrompt: request.indexPrompt,
           indexOutput: request.indexOutput,
@@ -148,6 +150,8 @@ export async function generate(model: TokenModel, request: GenerateRequest): Pro
       stop: request.stop,
       signal: request.signal,
       proposer,
+      // The passes' costs go to the cost model the "auto" policy prices drafts with.
+      costs: auto ? modelState(model).of(mode).costs : undefined,
       sampling,
       onText: request.onText,
       onTokens: request.onTokens,

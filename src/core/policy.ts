@@ -52,8 +52,6 @@ export interface DraftPolicy {
   plan?(context: DraftContext): DraftPlan;
   /** Feedback after verification: how many of the drafted tokens were accepted. */
   observe?(drafted: number, accepted: number, context: DraftContext): void;
-  /** Feedback on a forward pass's duration (tokens in the pass, milliseconds; whether it was exploratory, drafted tokens it kept). */
-  observeCost?(tokens: number, ms: number, exploratory?: boolean, accepted?: number): void;
 }
 
 /** The paper's policy: copy up to k tokens whenever at least n tokens match. */
@@ -255,9 +253,5 @@ export class CostAwarePolicy implements DraftPolicy {
 
   observe(drafted: number, accepted: number, context: DraftContext): void {
     this.acceptance.observe(drafted, accepted, context);
-  }
-
-  observeCost(tokens: number, ms: number, exploratory = false, accepted = 0): void {
-    if (this.costs instanceof PassCostModel) this.costs.observe(tokens, ms, exploratory, accepted);
   }
 }

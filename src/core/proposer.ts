@@ -25,8 +25,8 @@ export interface DraftProposer {
   observe(tokens: readonly number[], kind: "prompt" | "output"): void;
   /** A draft of at most `maxTokens` tokens to follow the context (empty = no draft). */
   propose(maxTokens: number): Draft;
-  /** After every forward pass: the draft it carried (maybe empty), how much was accepted, how long it took. */
-  feedback(draft: Draft, accepted: number, passMs: number): void;
+  /** After every forward pass: the draft it carried (maybe empty) and how much of it was accepted. */
+  feedback(draft: Draft, accepted: number): void;
 }
 
 export interface ReferenceProposerOptions {
@@ -112,8 +112,7 @@ export class ReferenceProposer implements DraftProposer {
     return best?.draft ?? NO_DRAFT;
   }
 
-  feedback(draft: Draft, accepted: number, passMs: number): void {
-    this.policy.observeCost?.(1 + draft.tokens.length, passMs, draft.exploratory === true && draft.tokens.length > 0, accepted);
+  feedback(draft: Draft, accepted: number): void {
     if (draft.context === undefined || draft.start === undefined) {
       this.continuesAt = -1;
       return;

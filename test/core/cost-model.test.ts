@@ -62,7 +62,7 @@ function simulate(prior: CostCurve, machine: Machine, q: number, passes: number,
     while (accepted < plan.length && random() < q) accepted++;
     if (plan.length > 0) policy.observe(plan.length, accepted, context);
     if (plan.exploratory) explorations++;
-    policy.observeCost(1 + plan.length, machine(1 + plan.length, pass), plan.exploratory);
+    costs.recordPass(1 + plan.length, machine(1 + plan.length, pass), { exploratory: plan.exploratory });
     lengths.push(plan.length);
   }
   return { lengths, explorations, costs };
@@ -81,7 +81,7 @@ describe("PassCostModel", () => {
     const costs = new PassCostModel(prior);
     expect(costs.cost(1)).toBeCloseTo(prior.cost(1), 9);
     expect(costs.cost(9)).toBeCloseTo(prior.cost(9), 9);
-    for (let i = 0; i < 40; i++) costs.observe(1, 2 * prior.cost(1)); // the machine is now 2x slower
+    for (let i = 0; i < 40; i++) costs.recordPass(1, 2 * prior.cost(1)); // the machine is now 2x slower
     expect(costs.cost(1) / prior.cost(1)).toBeGreaterThan(1.9);
     // Only one-token passes were seen: the shape is kept, so wider passes are priced 2x too.
     expect(costs.cost(16) / costs.cost(1)).toBeCloseTo(prior.cost(16) / prior.cost(1), 6);
@@ -90,8 +90,8 @@ describe("PassCostModel", () => {
   it("corrects a bucket from its own passes and lends the correction to unobserved neighbours", () => {
     const prior = CostCurve.linear(10, 10); // says width 8 costs 90
     const costs = new PassCostModel(prior);
-    for (let i = 0; i < 10; i++) costs.observe(1, 20);
-    for (let i = 0; i < 10; i++) costs.observe(8, 45); // really half that, relative to a one-token pass
+    for (let i = 0; i < 10; i++) costs.recordPass(1, 20);
+    for (let i = 0; i < 10; i++) costs.recordPass(8, 45); // really half that, relative to a one-token pass
     expect(costs.cost(8) / costs.cost(1)).toBeGreaterThan(2.0);
     expect(costs.cost(8) / costs.cost(1)).toBeLessThan(2.5);
     // Width 12 was never seen: it borrows width 8's correction instead of keeping the prior's price.
@@ -104,8 +104,8 @@ describe("PassCostModel", () => {
     const random = mulberry32(3);
     for (let i = 0; i < 200; i++) {
       const burst = i % 5 === 0 ? 3 + 4 * random() : 1;
-      costs.observe(1, 20 * burst);
-      costs.observe(4, 50 * burst);
+      costs.recordPass(1, 20 * burst);
+      costs.recordPass(4, 50 * burst);
     }
     expect(costs.cost(1)).toBeGreaterThan(19);
     expect(costs.cost(1)).toBeLessThan(23);
@@ -114,7 +114,7 @@ describe("PassCostModel", () => {
 
   it("never prices a wider pass below a narrower one", () => {
     const costs = new PassCostModel(CostCurve.linear(10, 10));
-    for (let i = 0; i < 20; i++) costs.observe(16, 30); // noise: cheaper than the prior says width 8 is
+    for (let i = 0; i < 20; i++) costs.recordPass(16, 30); // noise: cheaper than the prior says width 8 is
     let last = 0;
     for (let w = 1; w <= 64; w++) {
       expect(costs.cost(w)).toBeGreaterThanOrEqual(last - 1e-9);
@@ -130,7 +130,7 @@ describe("PassCostModel", () => {
       const explore = costs.mayExplore(exploration.width);
       if (explore) explored++;
       const { width, ms } = explore ? exploration : plain;
-      costs.observe(width, ms, explore);
+      costs.recordPass(width, ms, { exploratory: explore });
     }
     return { costs, explored };
   }
@@ -224,7 +224,7 @@ function runPhases(prior: CostCurve, phases: readonly Phase[], seed = 1): number
       let accepted = 0;
       while (accepted < plan.length && random() < phase.q) accepted++;
       if (plan.length > 0) policy.observe(plan.length, accepted, context);
-      policy.observeCost(1 + plan.length, phase.machine(1 + plan.length) * (1 + 0.05 * random()), plan.exploratory, accepted);
+      costs.recordPass(1 + plan.length, phase.machine(1 + plan.length) * (1 + 0.05 * random()), { exploratory: plan.exploratory, accepted });
       lengths.push(plan.length);
     }
     return lengths;
@@ -302,7 +302,7 @@ describe("an exact-copy reference is found out within a few passes", () => {
       },
     };
     const proposer = new ReferenceProposer({ references: [plain.tokens], policy: new CostAwarePolicy(costs), indexOutput: false, indexPrompt: false });
-    const result = await decode(model, charged, prompt, { maxTokens: 120, proposer, clock: () => clock });
+    const result = await decode(model, charged, prompt, { maxTokens: 120, proposer, costs, clock: () => clock });
     expect(result.tokens).toEqual(plain.tokens);
     expect(result.stats.tokensPerStep).toBeGreaterThan(2.5);
     expect(result.stats.draftSteps).toBeGreaterThan(0);

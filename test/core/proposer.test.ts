@@ -22,7 +22,7 @@ function proposerWith(policy: CostAwarePolicy | FixedPolicy) {
   expect(proposer.propose(7).tokens[0]).toBe(41);
   const draft = { tokens: [41, 42, 43, 44, 45, 50, 7], context: { matchLength: 1, available: 7 }, start: reference.indexOf(41) };
   // The model accepts 41..45 and 50 and then emits 99 instead of 7 (an edited word).
-  proposer.feedback(draft, 6, 10);
+  proposer.feedback(draft, 6);
   proposer.observe([41, 42, 43, 44, 45, 50, 99], "output");
   // The output rejoins with the reference's next tokens 7 8.
   proposer.observe([7, 8], "output");
@@ -66,7 +66,7 @@ describe("ReferenceProposer", () => {
     proposer.observe([40], "output");
     const first = proposer.propose(3);
     expect(first.tokens).toEqual([41, 42, 43]);
-    proposer.feedback(first, 3, 10);
+    proposer.feedback(first, 3);
     proposer.observe([41, 42, 43, 44], "output");
     const next = proposer.propose(2);
     expect(next.tokens).toEqual([45, 50]);
