@@ -9,13 +9,14 @@
  */
 import { InputLookupTokenPredictor, LlamaCompletion, type Token } from "node-llama-cpp";
 import type { LlamaCppModel } from "../backends/llama-cpp.js";
-import { NO_DRAFT, type Draft, type DraftProposer } from "../core/proposer.js";
+import { acceptedTokens, NO_DRAFT, type Draft, type DraftProposer } from "../core/proposer.js";
+import type { Verdict } from "../core/verifier.js";
 
 /** Adapter: a node-llama-cpp TokenPredictor as a DraftProposer. */
 export class TokenPredictorProposer implements DraftProposer {
   constructor(private readonly predictor = new InputLookupTokenPredictor()) {}
 
-  observe(tokens: readonly number[], kind: "prompt" | "output"): void {
+  append(tokens: readonly number[], kind: "prompt" | "output"): void {
     if (kind === "prompt") {
       // As LlamaCompletion does: the input tokens are the prompt; the state starts as the prompt.
       this.predictor.updateInputTokens(tokens as Token[]);
@@ -29,7 +30,9 @@ export class TokenPredictorProposer implements DraftProposer {
     return { tokens: tokens.slice(0, maxTokens) };
   }
 
-  feedback(): void {}
+  accept(draft: Draft, verdict: Verdict): void {
+    this.predictor.pushTokens(acceptedTokens(draft, verdict) as Token[]);
+  }
 }
 
 export interface FreeRunResult {

@@ -14,9 +14,10 @@
  * those agree with T[i..]; each (n, k) is then simulated in O(len(T)) by jumping from i to
  * i + accepted + 1.
  */
-import { NO_DRAFT, type Draft, type DraftProposer } from "../core/proposer.js";
+import { acceptedTokens, NO_DRAFT, type Draft, type DraftProposer } from "../core/proposer.js";
 import { ReferenceIndex } from "../core/reference-index.js";
 import { StepCounter, type StepCounts } from "../core/step-counts.js";
+import type { Verdict } from "../core/verifier.js";
 import type { Sample } from "./dataset.js";
 import { paperRequest, type TextTokenizer } from "./prompts.js";
 
@@ -332,7 +333,7 @@ export class PaperProposer implements DraftProposer {
     validateGrid({ matchers: ["paper"], n: [n], k: [k] });
   }
 
-  observe(tokens: readonly number[], kind: "prompt" | "output"): void {
+  append(tokens: readonly number[], kind: "prompt" | "output"): void {
     if (kind === "output") this.generated.push(...tokens);
   }
 
@@ -354,5 +355,7 @@ export class PaperProposer implements DraftProposer {
     return NO_DRAFT;
   }
 
-  feedback(): void {}
+  accept(draft: Draft, verdict: Verdict): void {
+    this.generated.push(...acceptedTokens(draft, verdict));
+  }
 }

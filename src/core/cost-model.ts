@@ -182,7 +182,7 @@ export class PassCostModel implements PassCosts, PassCostRecorder {
   private readonly buckets = BUCKET_TOPS.map(() => new Bucket());
   private passes = 0;
   private explorations = 0;
-  /** Milliseconds of all observed passes, and the regret of exploratory ones (see EXPLORATION_TIME_SHARE). */
+  /** Milliseconds of all recorded passes, and the regret of exploratory ones (see EXPLORATION_TIME_SHARE). */
   private totalMs = 0;
   private explorationRegretMs = 0;
   /** The pass count at the latest exploratory pass. */
@@ -192,8 +192,8 @@ export class PassCostModel implements PassCosts, PassCostRecorder {
 
   constructor(readonly prior: CostCurve) {}
 
-  /** Passes observed so far, how many of them were exploratory, and the time shares. */
-  get observed(): { passes: number; explorations: number; totalMs: number; explorationRegretMs: number } {
+  /** Passes recorded so far, how many of them were exploratory, and the time shares. */
+  get recorded(): { passes: number; explorations: number; totalMs: number; explorationRegretMs: number } {
     return { passes: this.passes, explorations: this.explorations, totalMs: this.totalMs, explorationRegretMs: this.explorationRegretMs };
   }
 

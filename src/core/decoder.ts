@@ -2,7 +2,7 @@ import type { PassCostRecorder } from "./cost-model.js";
 import { outputIsExact, reusablePromptPrefix, type ExactnessMode } from "./exactness.js";
 import type { TokenModel, TokenSequence } from "./model.js";
 import { OutputCollector, type StopReason } from "./output-text.js";
-import { NO_DRAFT, type Draft, type DraftProposer } from "./proposer.js";
+import { acceptedTokens, NO_DRAFT, type Draft, type DraftProposer } from "./proposer.js";
 import type { SourceKind } from "./reference-index.js";
 import { StepCounter, type StepCounts } from "./step-counts.js";
 import { isSampling, normalizeSeed, positionSeed, validateDistributionOptions, type SampleRequest, type SamplingOptions } from "./sampling.js";
@@ -85,7 +85,7 @@ export interface DecodeStats extends StepCounts {
   readonly promptMs: number;
   /** Time in forward passes after the prompt (verification included, and on recurrent models the re-evaluation after a rejected draft). */
   readonly forwardMs: number;
-  /** Time spent in the proposer after the prompt (matching, the policy's choice, its feedback): llma's overhead per step. */
+  /** Time spent in the proposer after the prompt (matching, the policy's choice, what it learns from a verdict): llma's overhead per step. */
   readonly draftMs: number;
   readonly totalMs: number;
   /** The request seed, when sampling (replay the output with it). */
@@ -176,7 +176,9 @@ export async function decode(
     [next] = await sequence.evaluate(prompt.slice(reused), prompt.length - 1 - reused, sampleFor(0, 1));
     promptMs = now() - t0;
     counter.pass();
-    proposer?.observe(prompt, "prompt");
+    // The context the proposer drafts after: the prompt, then this pass's token (which no draft verified).
+    proposer?.append(prompt, "prompt");
+    proposer?.append([next], "output");
     const firstMs = promptMs;
     emit([next], options.onStep && ((emitted) => options.onStep!({ pass: 0, draft: [], accepted: 0, emitted, ms: firstMs })));
   }
@@ -192,9 +194,6 @@ export async function decode(
       output.end("context-full");
       break;
     }
-    const tObserve = now();
-    proposer?.observe([next], "output");
-    draftMs += now() - tObserve;
     const maxDraft = Math.min(maxTokens - tokens.length - 1, room, model.batchSize - 1, (maxPassWidth ?? Infinity) - 1);
     let draft: Draft = NO_DRAFT;
     if (proposer && maxDraft > 0) {
@@ -214,22 +213,17 @@ export async function decode(
     const verdict = verify(draft.tokens, predictions);
     const tFeedback = now();
     options.costs?.recordPass(1 + draft.tokens.length, passMs, { exploratory: draft.exploratory === true && draft.tokens.length > 0, accepted: verdict.accepted });
-    proposer?.feedback(draft, verdict.accepted);
+    proposer?.accept(draft, verdict); // the proposer's context gains the accepted tokens and verdict.next
     draftMs += now() - tFeedback;
     if (verdict.accepted < draft.tokens.length) {
       const tRollback = now();
       await sequence.truncate(sequence.length - (draft.tokens.length - verdict.accepted));
       forwardMs += now() - tRollback; // a pass of its own on recurrent models
     }
-    const acceptedDraft = draft.tokens.slice(0, verdict.accepted);
-    // The proposer sees every emitted token; `next` is shown at the top of the next iteration.
-    const tObserveDraft = now();
-    if (acceptedDraft.length > 0) proposer?.observe(acceptedDraft, "output");
-    draftMs += now() - tObserveDraft;
     counter.pass(draft.tokens.length, verdict.accepted);
     const pass = counter.steps - 1;
     emit(
-      [...acceptedDraft, verdict.next],
+      acceptedTokens(draft, verdict),
       options.onStep &&
         ((emitted) =>
           options.onStep!({

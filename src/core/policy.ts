@@ -50,8 +50,8 @@ export interface DraftPolicy {
   draftLength(context: DraftContext): number;
   /** Length and expected rate, so a proposer can pick the best of several candidates (optional). */
   plan?(context: DraftContext): DraftPlan;
-  /** Feedback after verification: how many of the drafted tokens were accepted. */
-  observe?(drafted: number, accepted: number, context: DraftContext): void;
+  /** After verification: how many of the drafted tokens were accepted (a policy that learns records it). */
+  accept?(drafted: number, accepted: number, context: DraftContext): void;
 }
 
 /** The paper's policy: copy up to k tokens whenever at least n tokens match. */
@@ -159,7 +159,7 @@ export class AcceptanceModel {
   }
 
   /** Records a verified draft: tokens 1..accepted were accepted, token accepted+1 (if drafted) was not. */
-  observe(drafted: number, accepted: number, context: DraftContext): void {
+  record(drafted: number, accepted: number, context: DraftContext): void {
     const placement = placementOf(context);
     const checked = Math.min(drafted, accepted + 1);
     for (let j = 1; j <= checked; j++) {
@@ -251,7 +251,7 @@ export class CostAwarePolicy implements DraftPolicy {
     return { length: best, rate: bestRate };
   }
 
-  observe(drafted: number, accepted: number, context: DraftContext): void {
-    this.acceptance.observe(drafted, accepted, context);
+  accept(drafted: number, accepted: number, context: DraftContext): void {
+    this.acceptance.record(drafted, accepted, context);
   }
 }

@@ -1,10 +1,11 @@
 import type { DraftContext, DraftPlan, DraftPolicy, Placement } from "./policy.js";
 import { ReferenceIndex, type ContextCursor, type SourceKind } from "./reference-index.js";
+import type { Verdict } from "./verifier.js";
 
 /** A draft: tokens to verify after the last context token, and what the policy knew when choosing it. */
 export interface Draft {
   readonly tokens: readonly number[];
-  /** The policy's view of the match (for feedback); absent when nothing matched. */
+  /** The policy's view of the match (what it learns from once the draft is verified); absent when nothing matched. */
   readonly context?: DraftContext;
   /** Text position the tokens were copied from (for continuing a copy). */
   readonly start?: number;
@@ -17,16 +18,30 @@ export interface Draft {
 export const NO_DRAFT: Draft = { tokens: [] };
 
 /**
- * Proposes drafts from the request's context. The decoder tells it every token that enters the
- * context (prompt, then each accepted output token) and asks for a draft before each forward pass.
+ * Proposes drafts from the request's context, which it keeps: every token that enters the context
+ * reaches it once, in order. Each verification pass is two calls, as node-llama-cpp's TokenPredictor
+ * is (predictTokens, then pushTokens): `propose` before the pass, `accept` after it. `accept` is where
+ * the decoder first knows the tokens the pass added (the accepted prefix of the draft, then the model's
+ * own next token), so it both reports the verdict (for the policy to learn) and extends the context with
+ * them; a separate append per pass would be a third call that can only follow it. `append` takes the
+ * tokens that come from no draft: the prompt, then the prompt pass's token.
  */
 export interface DraftProposer {
-  /** Context tokens in order: the prompt first, then each emitted output token. */
-  observe(tokens: readonly number[], kind: "prompt" | "output"): void;
+  /** Context tokens no pass verified: the prompt ("prompt"), then the first generated token ("output"). */
+  append(tokens: readonly number[], kind: "prompt" | "output"): void;
   /** A draft of at most `maxTokens` tokens to follow the context (empty = no draft). */
   propose(maxTokens: number): Draft;
-  /** After every forward pass: the draft it carried (maybe empty) and how much of it was accepted. */
-  feedback(draft: Draft, accepted: number): void;
+  /**
+   * After every forward pass: the draft it carried (maybe empty, or proposed by no call when the pass had
+   * no room for one) and the verdict; `draft.tokens[0, verdict.accepted)` then `verdict.next` follow
+   * the context, as output.
+   */
+  accept(draft: Draft, verdict: Verdict): void;
+}
+
+/** The output tokens a verified pass adds to the context: the accepted draft prefix, then the model's token. */
+export function acceptedTokens(draft: Draft, verdict: Verdict): number[] {
+  return [...draft.tokens.slice(0, verdict.accepted), verdict.next];
 }
 
 export interface ReferenceProposerOptions {
@@ -89,7 +104,7 @@ export class ReferenceProposer implements DraftProposer {
     this.indexOutput = options.indexOutput ?? true;
   }
 
-  observe(tokens: readonly number[], kind: "prompt" | "output"): void {
+  append(tokens: readonly number[], kind: "prompt" | "output"): void {
     const indexIt = kind === "prompt" ? this.indexPrompt : this.indexOutput;
     for (const token of tokens) {
       this.cursor.push(token, indexIt, kind);
@@ -112,12 +127,18 @@ export class ReferenceProposer implements DraftProposer {
     return best?.draft ?? NO_DRAFT;
   }
 
-  feedback(draft: Draft, accepted: number): void {
+  accept(draft: Draft, verdict: Verdict): void {
+    this.learn(draft, verdict.accepted);
+    this.append(acceptedTokens(draft, verdict), "output");
+  }
+
+  /** What a verified draft teaches: the policy's acceptance, where a copy continues, where the output left its source. */
+  private learn(draft: Draft, accepted: number): void {
     if (draft.context === undefined || draft.start === undefined) {
       this.continuesAt = -1;
       return;
     }
-    this.policy.observe?.(draft.tokens.length, accepted, draft.context);
+    this.policy.accept?.(draft.tokens.length, accepted, draft.context);
     // A whole draft accepted: if the model's next token also follows in the reference, the copy continues there.
     this.continuesAt = draft.tokens.length > 0 && accepted === draft.tokens.length ? draft.start + accepted + 1 : -1;
     // Accepted tokens confirm the place: the output left (or will leave) the reference at start + accepted.

@@ -48,7 +48,7 @@ interface Run {
 
 /**
  * Passes of a long copy with per-token acceptance q: the policy plans, the machine charges, the
- * acceptance model and the cost model observe, as in the decoder.
+ * policy learns what was accepted and the cost model records the pass, as in the decoder.
  */
 function simulate(prior: CostCurve, machine: Machine, q: number, passes: number, seed = 1, costs = new PassCostModel(prior)): Run {
   const random = mulberry32(seed);
@@ -60,7 +60,7 @@ function simulate(prior: CostCurve, machine: Machine, q: number, passes: number,
     const plan = policy.plan(context);
     let accepted = 0;
     while (accepted < plan.length && random() < q) accepted++;
-    if (plan.length > 0) policy.observe(plan.length, accepted, context);
+    if (plan.length > 0) policy.accept(plan.length, accepted, context);
     if (plan.exploratory) explorations++;
     costs.recordPass(1 + plan.length, machine(1 + plan.length, pass), { exploratory: plan.exploratory });
     lengths.push(plan.length);
@@ -145,7 +145,7 @@ describe("PassCostModel", () => {
   it("keeps exploration within its time budget when exploratory passes are wide (a steep CPU curve)", () => {
     // one exploration = 30 plain steps
     const { costs, explored } = exploreWhenAllowed(10_000, { width: 1, ms: 20 }, { width: 64, ms: 600 });
-    const { totalMs, explorationRegretMs } = costs.observed;
+    const { totalMs, explorationRegretMs } = costs.recorded;
     // By passes alone 201 explorations would be allowed: 201 x 580 ms extra = 58% of the plain time.
     // (These explorations keep no token: their regret is all of their time beyond one plain step.)
     expect(explorationRegretMs).toBeLessThanOrEqual(EXPLORATION_TIME_SHARE * totalMs + 580);
@@ -223,7 +223,7 @@ function runPhases(prior: CostCurve, phases: readonly Phase[], seed = 1): number
       const plan = policy.plan(context);
       let accepted = 0;
       while (accepted < plan.length && random() < phase.q) accepted++;
-      if (plan.length > 0) policy.observe(plan.length, accepted, context);
+      if (plan.length > 0) policy.accept(plan.length, accepted, context);
       costs.recordPass(1 + plan.length, phase.machine(1 + plan.length) * (1 + 0.05 * random()), { exploratory: plan.exploratory, accepted });
       lengths.push(plan.length);
     }

@@ -16,7 +16,7 @@ function trained(p: number, times = 400): AcceptanceModel {
   for (let i = 0; i < times; i++) {
     let accepted = 0;
     while (accepted < 16 && random() < p) accepted++;
-    model.observe(16, accepted, { matchLength: 3, available: 16 });
+    model.record(16, accepted, { matchLength: 3, available: 16 });
   }
   return model;
 }

@@ -51,7 +51,7 @@ describe("CostAwarePolicy", () => {
   const gpu = CostCurve.linear(20, 0.1); // nearly flat
 
   function trained(model: AcceptanceModel, drafted: number, accepted: number, times: number, continuing = false) {
-    for (let i = 0; i < times; i++) model.observe(drafted, accepted, { matchLength: 3, available: drafted, continuing });
+    for (let i = 0; i < times; i++) model.record(drafted, accepted, { matchLength: 3, available: drafted, continuing });
     return model;
   }
 
@@ -77,7 +77,7 @@ describe("CostAwarePolicy", () => {
   it("learns per kind of draft: continuing copies vs fresh single-token matches", () => {
     const acceptance = new AcceptanceModel();
     trained(acceptance, 8, 8, 40, true);
-    for (let i = 0; i < 40; i++) acceptance.observe(8, 0, { matchLength: 1, available: 8 });
+    for (let i = 0; i < 40; i++) acceptance.record(8, 0, { matchLength: 1, available: 8 });
     const policy = new CostAwarePolicy(cpu, { acceptance });
     expect(policy.draftLength({ matchLength: 5, available: 20, continuing: true })).toBeGreaterThan(4);
     expect(policy.draftLength({ matchLength: 1, available: 20 })).toBe(0);
@@ -107,7 +107,7 @@ describe("CostAwarePolicy", () => {
     const model = new AcceptanceModel(2, 0.5, 1);
     const before = model.probability("reference", 6);
     // drafted 5 after a 3-token match, 2 accepted: tokens at lengths 3, 4 accepted, 5 rejected, 6-7 never checked
-    for (let i = 0; i < 20; i++) model.observe(5, 2, { matchLength: 3, available: 5, source: "reference" });
+    for (let i = 0; i < 20; i++) model.record(5, 2, { matchLength: 3, available: 5, source: "reference" });
     expect(model.probability("reference", 3)).toBeGreaterThan(0.9); // bucket 3-4: 40 hits
     expect(model.probability("reference", 5)).toBeLessThan(0.1); // bucket 5-8: 20 misses
     expect(before).toBe(0.5);

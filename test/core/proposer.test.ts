@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { CostCurve } from "../../src/core/cost-model.js";
 import { AcceptanceModel, CostAwarePolicy, FixedPolicy } from "../../src/core/policy.js";
-import { ReferenceProposer } from "../../src/core/proposer.js";
+import { NO_DRAFT, ReferenceProposer } from "../../src/core/proposer.js";
 
 /**
  * The reference has a phrase "7 8" twice: early (followed by 30 31) and late, right after the place the
@@ -16,16 +16,16 @@ const reference = [...early, ...copied, ...late];
 
 function proposerWith(policy: CostAwarePolicy | FixedPolicy) {
   const proposer = new ReferenceProposer({ references: [reference], policy, indexOutput: false, indexPrompt: false });
-  proposer.observe([1, 2, 3], "prompt");
+  proposer.append([1, 2, 3], "prompt");
   // After the output's own 40, a draft copies 41..45 50 7 from the reference (text position 7 on).
-  proposer.observe([40], "output");
+  proposer.append([40], "output");
   expect(proposer.propose(7).tokens[0]).toBe(41);
   const draft = { tokens: [41, 42, 43, 44, 45, 50, 7], context: { matchLength: 1, available: 7 }, start: reference.indexOf(41) };
   // The model accepts 41..45 and 50 and then emits 99 instead of 7 (an edited word).
-  proposer.feedback(draft, 6);
-  proposer.observe([41, 42, 43, 44, 45, 50, 99], "output");
-  // The output rejoins with the reference's next tokens 7 8.
-  proposer.observe([7, 8], "output");
+  proposer.accept(draft, { accepted: 6, next: 99 });
+  // The output rejoins with the reference's next tokens 7 8 (two passes without a draft).
+  proposer.accept(NO_DRAFT, { accepted: 0, next: 7 });
+  proposer.accept(NO_DRAFT, { accepted: 0, next: 8 });
   return proposer;
 }
 
@@ -34,8 +34,8 @@ describe("ReferenceProposer", () => {
   function trained(nearIsGood: boolean) {
     const acceptance = new AcceptanceModel();
     for (let i = 0; i < 40; i++) {
-      acceptance.observe(4, nearIsGood ? 4 : 0, { matchLength: 2, available: 4, placement: "near" });
-      acceptance.observe(4, nearIsGood ? 0 : 4, { matchLength: 2, available: 4, placement: "elsewhere" });
+      acceptance.record(4, nearIsGood ? 4 : 0, { matchLength: 2, available: 4, placement: "near" });
+      acceptance.record(4, nearIsGood ? 0 : 4, { matchLength: 2, available: 4, placement: "elsewhere" });
     }
     return acceptance;
   }
@@ -63,11 +63,10 @@ describe("ReferenceProposer", () => {
   it("labels a draft that continues a fully accepted copy as continuing", () => {
     const policy = new CostAwarePolicy(CostCurve.linear(20, 0.3));
     const proposer = new ReferenceProposer({ references: [reference], policy, indexOutput: false, indexPrompt: false });
-    proposer.observe([40], "output");
+    proposer.append([40], "output");
     const first = proposer.propose(3);
     expect(first.tokens).toEqual([41, 42, 43]);
-    proposer.feedback(first, 3);
-    proposer.observe([41, 42, 43, 44], "output");
+    proposer.accept(first, { accepted: 3, next: 44 });
     const next = proposer.propose(2);
     expect(next.tokens).toEqual([45, 50]);
     expect(next.context?.placement).toBe("continuing");
