@@ -7,7 +7,7 @@
 export { ReferenceIndex, ContextCursor, type ReferenceMatch, type SourceKind } from "./core/reference-index.js";
 export { ReferenceProposer, type Draft, type DraftProposer, type ReferenceProposerOptions } from "./core/proposer.js";
 export { FixedPolicy, type DraftPolicy, type DraftContext } from "./core/policy.js";
-export { verifyGreedy, verifySampled, type Verdict } from "./core/verifier.js";
+export { verifyDraft, type Verdict } from "./core/verifier.js";
 export {
   positionSeed,
   normalizeSeed,

@@ -6,7 +6,7 @@ import { acceptedTokens, NO_DRAFT, type Draft, type DraftProposer } from "./prop
 import type { SourceKind } from "./reference-index.js";
 import { StepCounter, type StepCounts } from "./step-counts.js";
 import { isSampling, normalizeSeed, positionSeed, validateDistributionOptions, type SampleRequest, type SamplingOptions } from "./sampling.js";
-import { verifyGreedy, verifySampled } from "./verifier.js";
+import { verifyDraft } from "./verifier.js";
 
 export type { StopReason } from "./output-text.js";
 
@@ -139,7 +139,6 @@ export async function decode(
   /** What to draw after the predicted positions of a pass whose first prediction is generated token `first`. */
   const sampleFor = (first: number, count: number): SampleRequest | undefined =>
     distribution ? { options: distribution, seeds: Array.from({ length: count }, (_, j) => positionSeed(seed, first + j)) } : undefined;
-  const verify = sampling ? verifySampled : verifyGreedy;
 
   const now = options.clock ?? (() => performance.now());
   const started = now();
@@ -210,7 +209,7 @@ export async function decode(
     options.onPass?.(1 + draft.tokens.length, passMs);
     widestPass = Math.max(widestPass, 1 + draft.tokens.length);
 
-    const verdict = verify(draft.tokens, predictions);
+    const verdict = verifyDraft(draft.tokens, predictions);
     const tFeedback = now();
     options.costs?.recordPass(1 + draft.tokens.length, passMs, { exploratory: draft.exploratory === true && draft.tokens.length > 0, accepted: verdict.accepted });
     proposer?.accept(draft, verdict); // the proposer's context gains the accepted tokens and verdict.next

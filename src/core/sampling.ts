@@ -4,7 +4,7 @@
  * A copied draft is deterministic (it does not depend on the model's probabilities), so speculative
  * sampling needs no rejection-sampling correction: at each drafted position the model's own sample is
  * drawn, the draft token is kept while it equals that sample, and at the first mismatch the sample is
- * kept and the rest of the draft dropped (see `verifySampled`).
+ * kept and the rest of the draft dropped (see `verifyDraft`).
  *
  * **Position-indexed randomness** makes this exactly reproducible, not just equal in distribution. The
  * i-th generated token (i = 0 for the first one) is drawn with its own 32-bit seed

@@ -1,5 +1,5 @@
 /**
- * Acceptance rules. The forward pass evaluated [last, d1 .. dk] and returned the model's token after
+ * The acceptance rule. The forward pass evaluated [last, d1 .. dk] and returned the model's token after
  * each position: predictions[i] is the token the model produces after d_i (d_0 = last): its greedy
  * choice, or (sampling) its sample drawn with that position's seed.
  */
@@ -10,25 +10,17 @@ export interface Verdict {
   readonly next: number;
 }
 
-/** Greedy rule: keep the longest draft prefix equal to the model's argmax, plus the model's next token. */
-export function verifyGreedy(draft: readonly number[], predictions: readonly number[]): Verdict {
-  return longestAgreement(draft, predictions);
-}
-
 /**
- * Sampling rule (lossless because drafts are deterministic copies): keep the draft while each token
- * equals the model's sample at its position, then keep the first sample that differs (or the sample
- * after the whole draft). With position-indexed seeds (sampling.ts) `samples[j]` is exactly the token
- * plain sampling draws at that position once d_1..d_j are accepted, so the output is the one plain
- * sampling gives with the same seed, token for token; drafts only change how many passes it takes.
+ * Keeps the longest draft prefix equal to the model's predictions, then the model's prediction after it
+ * (the first one that differs, or the one after the whole draft). One rule serves greedy decoding and
+ * seeded sampling, and it is lossless for both for the same reason: predictions[j] is exactly the token
+ * plain decoding would produce at that position once d_1..d_j are accepted. Greedily it is the argmax
+ * after the same context. Sampled, it is the sample drawn with that position's own seed (sampling.ts:
+ * the token at generated position i depends only on the distribution there, the request seed and i), and
+ * a copied draft is deterministic, so no rejection-sampling correction is needed. Either way the output
+ * is plain decoding's, token for token; drafts only change how many passes it takes.
  */
-export function verifySampled(draft: readonly number[], samples: readonly number[]): Verdict {
-  return longestAgreement(draft, samples);
-}
-
-export type AcceptanceRule = (draft: readonly number[], predictions: readonly number[]) => Verdict;
-
-function longestAgreement(draft: readonly number[], predictions: readonly number[]): Verdict {
+export function verifyDraft(draft: readonly number[], predictions: readonly number[]): Verdict {
   if (predictions.length !== draft.length + 1)
     throw new Error(`verifier got ${predictions.length} predictions for a draft of ${draft.length} tokens`);
   let accepted = 0;

@@ -18,7 +18,7 @@ import {
   uniformFromSeed,
   type SamplingOptions,
 } from "../../src/core/sampling.js";
-import { verifySampled } from "../../src/core/verifier.js";
+import { verifyDraft } from "../../src/core/verifier.js";
 import { editedCopy } from "../helpers/edits.js";
 import { mulberry32, randomInt } from "../helpers/random.js";
 import {
@@ -100,12 +100,12 @@ describe("position seeds and the reference sampler", () => {
     expect(result.pValue).toBeGreaterThan(0.001);
   });
 
-  it("verifySampled keeps the draft while it equals the samples, then the first differing sample", () => {
-    expect(verifySampled([5, 6, 7], [5, 6, 9, 1])).toEqual({ accepted: 2, next: 9 });
-    expect(verifySampled([5, 6], [5, 6, 8])).toEqual({ accepted: 2, next: 8 });
-    expect(verifySampled([5], [4, 5])).toEqual({ accepted: 0, next: 4 });
-    expect(verifySampled([], [3])).toEqual({ accepted: 0, next: 3 });
-    expect(() => verifySampled([1, 2], [1, 2])).toThrow(/predictions/);
+  it("verifyDraft keeps the draft while it equals the samples, then the first differing sample", () => {
+    expect(verifyDraft([5, 6, 7], [5, 6, 9, 1])).toEqual({ accepted: 2, next: 9 });
+    expect(verifyDraft([5, 6], [5, 6, 8])).toEqual({ accepted: 2, next: 8 });
+    expect(verifyDraft([5], [4, 5])).toEqual({ accepted: 0, next: 4 });
+    expect(verifyDraft([], [3])).toEqual({ accepted: 0, next: 3 });
+    expect(() => verifyDraft([1, 2], [1, 2])).toThrow(/predictions/);
   });
 });
 
