@@ -16,12 +16,10 @@ export interface DraftContext {
   readonly available: number;
   /** Where the continuation comes from. */
   readonly source?: SourceKind;
-  /** The previous draft was accepted whole and this one continues right after it in the same text. */
-  readonly continuing?: boolean;
   /**
-   * Where the copy starts relative to the last accepted copy: right where it stopped ("continuing"),
-   * a few tokens after it ("near": the output rejoined its source after an edit), or anywhere else.
-   * Defaults from `continuing`.
+   * Where the copy starts relative to the last accepted copy: right where it stopped ("continuing": the
+   * previous draft was accepted whole and this one follows it in the same text), a few tokens after it
+   * ("near": the output rejoined its source after an edit), or anywhere else ("elsewhere", the default).
    */
   readonly placement?: Placement;
 }
@@ -30,7 +28,7 @@ export type Placement = "continuing" | "near" | "elsewhere";
 const PLACEMENTS: readonly Placement[] = ["continuing", "near", "elsewhere"];
 
 function placementOf(context: DraftContext): Placement {
-  return context.placement ?? (context.continuing ? "continuing" : "elsewhere");
+  return context.placement ?? "elsewhere";
 }
 
 /** A policy's choice for one candidate: the draft length and the tokens per millisecond it expects. */

@@ -155,7 +155,6 @@ export class ReferenceProposer implements DraftProposer {
       matchLength,
       available: tokens.length,
       source: this.index.sourceAt(start),
-      continuing: start === this.continuesAt,
       placement: this.placementOf(start, window),
     };
     const plan = this.policy.plan?.(context);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CostCurve } from "../../src/core/cost-model.js";
-import { AcceptanceModel, CostAwarePolicy, expectedAccepted, FixedPolicy } from "../../src/core/policy.js";
+import { AcceptanceModel, CostAwarePolicy, expectedAccepted, FixedPolicy, type Placement } from "../../src/core/policy.js";
 import { mulberry32 } from "../helpers/random.js";
 
 describe("FixedPolicy", () => {
@@ -50,8 +50,8 @@ describe("CostAwarePolicy", () => {
   const cpu = CostCurve.linear(27, 11.5); // 1.1B model, 2 CPU threads
   const gpu = CostCurve.linear(20, 0.1); // nearly flat
 
-  function trained(model: AcceptanceModel, drafted: number, accepted: number, times: number, continuing = false) {
-    for (let i = 0; i < times; i++) model.record(drafted, accepted, { matchLength: 3, available: drafted, continuing });
+  function trained(model: AcceptanceModel, drafted: number, accepted: number, times: number, placement: Placement = "elsewhere") {
+    for (let i = 0; i < times; i++) model.record(drafted, accepted, { matchLength: 3, available: drafted, placement });
     return model;
   }
 
@@ -76,10 +76,10 @@ describe("CostAwarePolicy", () => {
 
   it("learns per kind of draft: continuing copies vs fresh single-token matches", () => {
     const acceptance = new AcceptanceModel();
-    trained(acceptance, 8, 8, 40, true);
+    trained(acceptance, 8, 8, 40, "continuing");
     for (let i = 0; i < 40; i++) acceptance.record(8, 0, { matchLength: 1, available: 8 });
     const policy = new CostAwarePolicy(cpu, { acceptance });
-    expect(policy.draftLength({ matchLength: 5, available: 20, continuing: true })).toBeGreaterThan(4);
+    expect(policy.draftLength({ matchLength: 5, available: 20, placement: "continuing" })).toBeGreaterThan(4);
     expect(policy.draftLength({ matchLength: 1, available: 20 })).toBe(0);
   });
 
