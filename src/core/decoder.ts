@@ -5,8 +5,16 @@ import { OutputCollector, type StopReason } from "./output-text.js";
 import { acceptedTokens, NO_DRAFT, type Draft, type DraftProposer } from "./proposer.js";
 import type { SourceKind } from "./reference-index.js";
 import { StepCounter, type StepCounts } from "./step-counts.js";
-import { isSampling, normalizeSeed, positionSeed, validateDistributionOptions, type SampleRequest, type SamplingOptions } from "./sampling.js";
-import { verifyDraft } from "./verifier.js";
+import {
+  isSampling,
+  normalizeSeed,
+  positionSeed,
+  validateDistributionOptions,
+  type DistributionOptions,
+  type SampleRequest,
+  type SamplingOptions,
+} from "./sampling.js";
+import { verifyDraft, type Verdict } from "./verifier.js";
 
 export type { StopReason } from "./output-text.js";
 
@@ -120,145 +128,209 @@ export async function decode(
   prompt: readonly number[],
   options: DecodeOptions,
 ): Promise<DecodeResult> {
-  const { maxTokens, proposer, signal } = options;
+  const decoding = new Decoding(model, sequence, prompt, options);
+  await decoding.promptPass();
+  while (decoding.mayContinue()) await decoding.pass();
+  return decoding.result();
+}
+
+/** The options' checks; the request's sampling options, undefined when it decodes greedily. */
+function checkedSampling(model: TokenModel, sequence: TokenSequence, prompt: readonly number[], options: DecodeOptions): SamplingOptions | undefined {
+  const { maxTokens, maxPassWidth } = options;
   if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new RangeError(`maxTokens must be an integer >= 0, got ${maxTokens}`);
   if (prompt.length === 0) throw new Error("the prompt is empty: at least one token (e.g. BOS) is needed");
   if (prompt.length >= model.contextSize)
     throw new Error(`the prompt has ${prompt.length} tokens but the context holds ${model.contextSize}: shorten it or raise contextSize`);
-  const { maxPassWidth } = options;
   if (maxPassWidth !== undefined && (!Number.isInteger(maxPassWidth) || maxPassWidth < 1))
     throw new RangeError(`maxPassWidth must be an integer >= 1, got ${maxPassWidth}`);
-
   const sampling = isSampling(options.sampling) ? options.sampling : undefined;
   if (sampling) {
     validateDistributionOptions(sampling);
     if (!sequence.canSample) throw new Error("this sequence cannot sample (its backend only decodes greedily): use temperature 0");
   }
-  const seed = sampling ? normalizeSeed(sampling.seed) : 0;
-  const distribution = sampling ? { temperature: sampling.temperature, topK: sampling.topK, topP: sampling.topP, minP: sampling.minP } : undefined;
-  /** What to draw after the predicted positions of a pass whose first prediction is generated token `first`. */
-  const sampleFor = (first: number, count: number): SampleRequest | undefined =>
-    distribution ? { options: distribution, seeds: Array.from({ length: count }, (_, j) => positionSeed(seed, first + j)) } : undefined;
+  return sampling;
+}
 
-  const now = options.clock ?? (() => performance.now());
-  const started = now();
-  const output = new OutputCollector(model, { maxTokens, stop: options.stop, leftContext: prompt, onText: options.onText });
-  const { tokens } = output;
-  const counter = new StepCounter();
-  let promptMs = 0;
-  let forwardMs = 0;
-  let draftMs = 0;
-  let widestPass = 0;
+/**
+ * One decode() call: the output, the counts, the timers, and one method per step of the loop. A pass is
+ * propose, evaluate, verify, learn (the pass's cost, the proposer's verdict), roll back, emit.
+ */
+class Decoding {
+  private readonly sampling: SamplingOptions | undefined;
+  private readonly seed: number;
+  private readonly distribution: DistributionOptions | undefined;
+  private readonly now: () => number;
+  private readonly started: number;
+  private readonly output: OutputCollector;
+  private readonly counter = new StepCounter();
+  private promptMs = 0;
+  private forwardMs = 0;
+  private draftMs = 0;
+  private widestPass = 0;
+  private reused = 0;
+  /** The last emitted token: not yet in the KV cache, it opens the next forward pass. */
+  private next = -1;
+
+  constructor(
+    private readonly model: TokenModel,
+    private readonly sequence: TokenSequence,
+    private readonly prompt: readonly number[],
+    private readonly options: DecodeOptions,
+  ) {
+    const sampling = checkedSampling(model, sequence, prompt, options);
+    this.sampling = sampling;
+    this.seed = sampling ? normalizeSeed(sampling.seed) : 0;
+    this.distribution = sampling ? { temperature: sampling.temperature, topK: sampling.topK, topP: sampling.topP, minP: sampling.minP } : undefined;
+    this.now = options.clock ?? (() => performance.now());
+    this.started = this.now();
+    this.output = new OutputCollector(model, { maxTokens: options.maxTokens, stop: options.stop, leftContext: prompt, onText: options.onText });
+  }
+
+  /** The prompt's pass (reusing the KV entries of a shared prefix): it yields the first token. */
+  async promptPass(): Promise<void> {
+    const { output, sequence, prompt, proposer } = this;
+    if (!output.done && this.options.signal?.aborted) output.end("abort");
+    if (output.done) return;
+    this.reused = reusablePromptPrefix(this.model.exactness, sequence.tokens, prompt);
+    await sequence.truncate(this.reused);
+    const t0 = this.now();
+    [this.next] = await sequence.evaluate(prompt.slice(this.reused), prompt.length - 1 - this.reused, this.sampleFor(0, 1));
+    this.promptMs = this.now() - t0;
+    this.counter.pass();
+    // The context the proposer drafts after: the prompt, then this pass's token (which no draft verified).
+    proposer?.append(prompt, "prompt");
+    this.drafting(() => proposer?.append([this.next], "output"));
+    this.emit([this.next], 0, NO_DRAFT, 0, this.promptMs);
+  }
+
+  /** Whether another pass runs: the output is not done, the request not aborted, the context not full. */
+  mayContinue(): boolean {
+    const { output } = this;
+    if (output.done) return false;
+    if (this.options.signal?.aborted) output.end("abort");
+    else if (this.room() < 0) output.end("context-full");
+    return !output.done;
+  }
+
+  /** One forward pass after the prompt's: propose, evaluate, verify, learn, roll back, emit. */
+  async pass(): Promise<void> {
+    const draft = this.propose();
+    const { predictions, ms } = await this.evaluate(draft);
+    const verdict = verifyDraft(draft.tokens, predictions);
+    this.learn(draft, verdict, ms);
+    await this.rollback(draft, verdict);
+    this.counter.pass(draft.tokens.length, verdict.accepted);
+    this.emit(acceptedTokens(draft, verdict), this.counter.steps - 1, draft, verdict.accepted, ms);
+    this.next = verdict.next;
+  }
+
+  result(): DecodeResult {
+    const { output, counter, model } = this;
+    output.stream(true);
+    const { tokens } = output;
+    const { maxPassWidth } = this.options;
+    return {
+      tokens,
+      text: output.text,
+      stopReason: output.stopReason!,
+      stats: {
+        promptTokens: this.prompt.length,
+        reusedPromptTokens: this.reused,
+        generatedTokens: tokens.length,
+        ...counter.counts(),
+        tokensPerStep: counter.steps > 0 ? tokens.length / counter.steps : 0,
+        promptMs: this.promptMs,
+        forwardMs: this.forwardMs,
+        draftMs: this.draftMs,
+        totalMs: this.now() - this.started,
+        ...(this.sampling ? { seed: this.seed } : {}),
+        ...withDefined({ exact: outputIsExact(model.exactness, this.widestPass, this.reused, maxPassWidth), maxPassWidth }),
+        widestPass: this.widestPass,
+      },
+    };
+  }
+
+  private get proposer(): DraftProposer | undefined {
+    return this.options.proposer;
+  }
+
+  /** Tokens the KV cache holds beyond `next` (which opens the next pass); negative: it is full. */
+  private room(): number {
+    return this.model.contextSize - this.sequence.length - 1;
+  }
+
+  /** The draft to verify, as long as the output, the context, the batch and the pass width allow. */
+  private propose(): Draft {
+    const { proposer, model } = this;
+    const maxDraft = Math.min(this.options.maxTokens - this.output.tokens.length - 1, this.room(), model.batchSize - 1, (this.options.maxPassWidth ?? Infinity) - 1);
+    return proposer && maxDraft > 0 ? this.drafting(() => proposer.propose(maxDraft)) : NO_DRAFT;
+  }
+
+  /** [next, ...draft] in one forward pass: the model's token after every position, and the pass's time. */
+  private async evaluate(draft: Draft): Promise<{ predictions: number[]; ms: number }> {
+    const width = 1 + draft.tokens.length;
+    const t0 = this.now();
+    // `next` is generated token number tokens.length - 1: this pass predicts tokens.length onwards.
+    const predictions = await this.sequence.evaluate([this.next, ...draft.tokens], 0, this.sampleFor(this.output.tokens.length, width));
+    const ms = this.now() - t0;
+    this.forwardMs += ms;
+    this.options.onPass?.(width, ms);
+    this.widestPass = Math.max(this.widestPass, width);
+    return { predictions, ms };
+  }
+
+  /** The pass's cost to the cost model, the verdict to the proposer (whose context gains the accepted tokens and verdict.next). */
+  private learn(draft: Draft, verdict: Verdict, ms: number): void {
+    this.drafting(() => {
+      const exploratory = draft.exploratory === true && draft.tokens.length > 0;
+      this.options.costs?.recordPass(1 + draft.tokens.length, ms, { exploratory, accepted: verdict.accepted });
+      this.proposer?.accept(draft, verdict);
+    });
+  }
+
+  /** Drops the rejected draft tokens from the KV cache (a pass of its own on recurrent models, so timed as one). */
+  private async rollback(draft: Draft, verdict: Verdict): Promise<void> {
+    if (verdict.accepted >= draft.tokens.length) return;
+    const t0 = this.now();
+    await this.sequence.truncate(this.sequence.length - (draft.tokens.length - verdict.accepted));
+    this.forwardMs += this.now() - t0;
+  }
 
   /**
-   * Emits accepted tokens one by one; the output's stopping rules apply whatever the pass produced.
-   * `describe` sees what was emitted before the text is streamed, so a pass's trace precedes its text.
+   * Emits the pass's tokens one by one; the output's stopping rules apply whatever the pass produced.
+   * onStep sees what was emitted before the text is streamed, so a pass's trace precedes its text.
    */
-  const emit = (accepted: readonly number[], describe?: (emitted: readonly number[]) => void): void => {
-    const emitted = output.pushAll(accepted);
-    describe?.(emitted);
+  private emit(tokens: readonly number[], pass: number, draft: Draft, accepted: number, ms: number): void {
+    const { options, output } = this;
+    const emitted = output.pushAll(tokens);
+    options.onStep?.({
+      pass,
+      draft: draft.tokens,
+      accepted,
+      emitted,
+      ms,
+      ...(draft.tokens.length > 0 && draft.context?.source !== undefined ? { source: draft.context.source } : {}),
+      ...(draft.tokens.length > 0 && draft.reference !== undefined ? { reference: draft.reference } : {}),
+    });
     if (emitted.length > 0) {
       options.onTokens?.(emitted);
       output.stream();
     }
-  };
-
-  if (!output.done && signal?.aborted) output.end("abort");
-
-  let next = -1;
-  let reused = 0;
-  if (!output.done) {
-    // Keep the KV entries of a shared prompt prefix (see reusablePromptPrefix).
-    reused = reusablePromptPrefix(model.exactness, sequence.tokens, prompt);
-    await sequence.truncate(reused);
-    const t0 = now();
-    [next] = await sequence.evaluate(prompt.slice(reused), prompt.length - 1 - reused, sampleFor(0, 1));
-    promptMs = now() - t0;
-    counter.pass();
-    // The context the proposer drafts after: the prompt, then this pass's token (which no draft verified).
-    proposer?.append(prompt, "prompt");
-    proposer?.append([next], "output");
-    const firstMs = promptMs;
-    emit([next], options.onStep && ((emitted) => options.onStep!({ pass: 0, draft: [], accepted: 0, emitted, ms: firstMs })));
   }
 
-  while (!output.done) {
-    if (signal?.aborted) {
-      output.end("abort");
-      break;
-    }
-    // `next` is emitted but not yet in the KV cache; it opens the next forward pass.
-    const room = model.contextSize - sequence.length - 1;
-    if (room < 0) {
-      output.end("context-full");
-      break;
-    }
-    const maxDraft = Math.min(maxTokens - tokens.length - 1, room, model.batchSize - 1, (maxPassWidth ?? Infinity) - 1);
-    let draft: Draft = NO_DRAFT;
-    if (proposer && maxDraft > 0) {
-      const t0 = now();
-      draft = proposer.propose(maxDraft);
-      draftMs += now() - t0;
-    }
-
-    const t0 = now();
-    // `next` is generated token number tokens.length - 1: this pass predicts tokens.length onwards.
-    const predictions = await sequence.evaluate([next, ...draft.tokens], 0, sampleFor(tokens.length, 1 + draft.tokens.length));
-    const passMs = now() - t0;
-    forwardMs += passMs;
-    options.onPass?.(1 + draft.tokens.length, passMs);
-    widestPass = Math.max(widestPass, 1 + draft.tokens.length);
-
-    const verdict = verifyDraft(draft.tokens, predictions);
-    const tFeedback = now();
-    options.costs?.recordPass(1 + draft.tokens.length, passMs, { exploratory: draft.exploratory === true && draft.tokens.length > 0, accepted: verdict.accepted });
-    proposer?.accept(draft, verdict); // the proposer's context gains the accepted tokens and verdict.next
-    draftMs += now() - tFeedback;
-    if (verdict.accepted < draft.tokens.length) {
-      const tRollback = now();
-      await sequence.truncate(sequence.length - (draft.tokens.length - verdict.accepted));
-      forwardMs += now() - tRollback; // a pass of its own on recurrent models
-    }
-    counter.pass(draft.tokens.length, verdict.accepted);
-    const pass = counter.steps - 1;
-    emit(
-      acceptedTokens(draft, verdict),
-      options.onStep &&
-        ((emitted) =>
-          options.onStep!({
-            pass,
-            draft: draft.tokens,
-            accepted: verdict.accepted,
-            emitted,
-            ms: passMs,
-            ...(draft.tokens.length > 0 && draft.context?.source !== undefined ? { source: draft.context.source } : {}),
-            ...(draft.tokens.length > 0 && draft.reference !== undefined ? { reference: draft.reference } : {}),
-          })),
-    );
-    next = verdict.next;
+  /** What to draw after the predicted positions of a pass whose first prediction is generated token `first`. */
+  private sampleFor(first: number, count: number): SampleRequest | undefined {
+    const { distribution, seed } = this;
+    return distribution ? { options: distribution, seeds: Array.from({ length: count }, (_, j) => positionSeed(seed, first + j)) } : undefined;
   }
-  output.stream(true);
 
-  const totalMs = now() - started;
-  return {
-    tokens,
-    text: output.text,
-    stopReason: output.stopReason!,
-    stats: {
-      promptTokens: prompt.length,
-      reusedPromptTokens: reused,
-      generatedTokens: tokens.length,
-      ...counter.counts(),
-      tokensPerStep: counter.steps > 0 ? tokens.length / counter.steps : 0,
-      promptMs,
-      forwardMs,
-      draftMs,
-      totalMs,
-      ...(sampling ? { seed } : {}),
-      ...withDefined({ exact: outputIsExact(model.exactness, widestPass, reused, maxPassWidth), maxPassWidth }),
-      widestPass,
-    },
-  };
+  /** Runs a call into the proposer (or the cost model), its time counted as llma's own overhead (stats.draftMs). */
+  private drafting<T>(call: () => T): T {
+    const t0 = this.now();
+    const value = call();
+    this.draftMs += this.now() - t0;
+    return value;
+  }
 }
 
 /** The entries whose values are defined (so absent stats stay absent in JSON and equality checks). */
