@@ -20,7 +20,9 @@ export {
   type TokenDistribution,
 } from "./core/sampling.js";
 export { decode, type DecodeOptions, type DecodeResult, type DecodeStats, type StopReason } from "./core/decoder.js";
-export { generate, type GenerateRequest } from "./core/generate.js";
+export { Accelerator, type AcceleratorOptions } from "./core/accelerator.js";
+export { generate } from "./core/generate.js";
+export type { GenerateRequest } from "./core/request.js";
 export { ForcedSequence } from "./core/target.js";
 export type { PassExactness, TokenModel, TokenSequence } from "./core/model.js";
 export { EXACTNESS_MODES, type ExactnessMode } from "./core/exactness.js";

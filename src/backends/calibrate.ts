@@ -9,8 +9,23 @@ import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type { CostPoint } from "../core/cost-model.js";
-import type { LlamaCppModel } from "./llama-cpp.js";
+import type { TokenSequence } from "../core/model.js";
 import { costCurveCacheFile } from "./cache-dir.js";
+
+/**
+ * What calibrating needs of a model (LlamaCppModel is one): sequences to time passes on, and the
+ * settings its curve depends on, which key the cache.
+ */
+export interface CalibrationTarget {
+  /** The GGUF file (its size and modification time key the cache too). */
+  readonly path: string;
+  readonly threads: number;
+  readonly contextSize: number;
+  readonly batchSize: number;
+  readonly gpu: string | false;
+  readonly kvCacheType: string;
+  createSequence(): Promise<TokenSequence>;
+}
 
 export const CALIBRATION_POINTS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64];
 
@@ -35,7 +50,7 @@ export interface MeasuredCurve {
  * several widths alike instead of bending the curve's shape; each width keeps the median of its repeats.
  */
 export async function measureCostCurve(
-  model: LlamaCppModel,
+  model: CalibrationTarget,
   options: { points?: readonly number[]; repeats?: number; prefixTokens?: number; attempts?: number } = {},
 ): Promise<MeasuredCurve> {
   const points = (options.points ?? CALIBRATION_POINTS).filter((t) => t <= model.batchSize && t < model.contextSize / 2);
@@ -100,7 +115,7 @@ interface CacheFile {
 
 /** The cached curve for this model and settings, measuring it on first use. */
 export async function costCurveFor(
-  model: LlamaCppModel,
+  model: CalibrationTarget,
   options: { cacheFile?: string; refresh?: boolean; onMeasure?: () => void } = {},
 ): Promise<CostPoint[]> {
   const file = options.cacheFile ?? costCurveCacheFile();

@@ -3,7 +3,8 @@
  * renderer as the server's /v1/chat/completions), then generate() as for a prompt.
  */
 import type { DecodeResult } from "../core/decoder.js";
-import { generate, type GenerateRequest } from "../core/generate.js";
+import { generate } from "../core/generate.js";
+import type { GenerateRequest } from "../core/request.js";
 import { ChatRenderer, type ChatMessage } from "./chat-template.js";
 import type { LlamaCppModel } from "./llama-cpp.js";
 

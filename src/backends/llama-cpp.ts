@@ -19,10 +19,11 @@ import {
   type SequenceEvaluateOptions,
   type Token,
 } from "node-llama-cpp";
+import type { Accelerator } from "../core/accelerator.js";
 import { CostCurve } from "../core/cost-model.js";
 import type { TokenModel, TokenSequence } from "../core/model.js";
-import type { ModelState } from "../core/model-state.js";
 import type { DistributionOptions, SampleRequest } from "../core/sampling.js";
+import { costCurveFor } from "./calibrate.js";
 import type { ExactnessVerdict } from "./exactness.js";
 import { NativeGarbageCollector } from "./native-garbage.js";
 
@@ -340,14 +341,13 @@ export class LlamaCppModel implements TokenModel {
     return this.exactness;
   }
 
-  /** Measured cost curve (after calibrate()): the cost-aware policy's prior, refined online (see ModelState). */
+  /** Measured cost curve (after calibrate()): the cost-aware policy's prior, refined online (see core/accelerator.ts). */
   costCurve?: CostCurve;
-  /** What requests on this model have learned (core/model-state.ts); created on the first "auto" request. */
-  state?: ModelState;
+  /** The accelerator generate(model, request) runs on: what requests on this model learn (core/accelerator.ts); created on first use. */
+  accelerator?: Accelerator;
 
-  /** Measures (or loads the cached) cost curve of this model on this machine. */
+  /** Measures (or loads the cached) cost curve of this model on this machine (./calibrate.ts). */
   async calibrate(options: { refresh?: boolean; onMeasure?: () => void } = {}): Promise<CostCurve> {
-    const { costCurveFor } = await import("./calibrate.js");
     this.costCurve = new CostCurve(await costCurveFor(this, options));
     return this.costCurve;
   }
@@ -356,12 +356,12 @@ export class LlamaCppModel implements TokenModel {
   private calibrating?: Promise<CostCurve>;
 
   /**
-   * The cost curve, measured (or loaded from the cache) on first need: generate() calls this for policy
-   * "auto". Concurrent callers share one calibration; a failed one is retried by the next caller.
+   * The cost curve, measured (or loaded from the cache) on first need: an Accelerator calls this for
+   * policy "auto". Concurrent callers share one calibration; a failed one is retried by the next caller.
    */
-  async ensureCostCurve(): Promise<CostCurve> {
+  async ensureCostCurve(options: { onMeasure?: () => void } = {}): Promise<CostCurve> {
     if (this.costCurve) return this.costCurve;
-    this.calibrating ??= this.calibrate().finally(() => {
+    this.calibrating ??= this.calibrate(options).finally(() => {
       this.calibrating = undefined;
     });
     return this.calibrating;

@@ -10,7 +10,8 @@
  *   as the prediction (forced to the edited text).
  */
 import type { LlamaCppModel } from "../backends/llama-cpp.js";
-import { generate, type GenerateRequest } from "../core/generate.js";
+import { generate } from "../core/generate.js";
+import type { GenerateRequest } from "../core/request.js";
 import type { DecodeResult } from "../core/decoder.js";
 import type { Dataset, Sample } from "./dataset.js";
 import { NativeRunner } from "./native.js";

@@ -5,7 +5,8 @@
 import type { LlamaCppModel } from "../backends/llama-cpp.js";
 import { bucketOf, CostCurve, type CostPoint } from "../core/cost-model.js";
 import type { DecodeResult } from "../core/decoder.js";
-import { generate, type GenerateRequest } from "../core/generate.js";
+import { generate } from "../core/generate.js";
+import type { GenerateRequest } from "../core/request.js";
 import type { TokenSequence } from "../core/model.js";
 import type { Dataset, Sample } from "./dataset.js";
 import { InputLookupRunner, TokenPredictorProposer } from "./input-lookup.js";

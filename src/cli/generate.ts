@@ -1,9 +1,10 @@
 import { Command } from "commander";
 import { exactnessWarning } from "../backends/exactness.js";
 import { KV_CACHE_TYPES, LlamaCppModel, resolveKvCacheType } from "../backends/llama-cpp.js";
+import { Accelerator } from "../core/accelerator.js";
 import { resolveExactnessMode, type ExactnessMode } from "../core/exactness.js";
 import type { DecodeResult } from "../core/decoder.js";
-import { generate, POLICY_NAMES, type PolicyName } from "../core/generate.js";
+import { POLICY_NAMES, type PolicyName } from "../core/request.js";
 import { randomSeed } from "../core/sampling.js";
 import { indexingProgressDisplay } from "./indexing-progress.js";
 import { catchInterrupt, Interrupted } from "./interrupt.js";
@@ -157,7 +158,7 @@ async function generateWith(options: GenerateCliOptions, command: Command, input
   try {
     const warning = model.exactness && exactnessWarning(model.exactness, exactness);
     if (warning) log(`llma: warning: ${warning}`);
-    if (policy === "auto") await model.calibrate({ onMeasure: () => log("measuring this machine's forward-pass cost curve (once per model and settings)...") });
+    const llma = await Accelerator.create(model, { policy, onMeasure: () => log("measuring this machine's forward-pass cost curve (once per model and settings)...") });
     if (signal.aborted) throw new Interrupted("interrupted (SIGINT) while loading the model");
     const request = {
       prompt,
@@ -181,8 +182,8 @@ async function generateWith(options: GenerateCliOptions, command: Command, input
     let greedy: DecodeResult | undefined;
     if (options.compareGreedy) {
       // Warm-up pass so neither method pays first-call allocation costs.
-      await generate(model, { ...request, method: "greedy", maxTokens: 2 });
-      greedy = await generate(model, { ...request, method: "greedy" });
+      await llma.generate({ ...request, method: "greedy", maxTokens: 2 });
+      greedy = await llma.generate({ ...request, method: "greedy" });
       if (greedy.stopReason === "abort") throw new Interrupted(`interrupted (SIGINT) after ${greedy.stats.generatedTokens} tokens of plain decoding`);
       log(`${request.temperature > 0 ? "plain sampling" : "greedy"}: ${greedy.stats.generatedTokens} tokens in ${greedy.stats.totalMs.toFixed(0)} ms`);
     }
@@ -190,7 +191,7 @@ async function generateWith(options: GenerateCliOptions, command: Command, input
     const progress = indexingProgressDisplay(process.stderr, references.reduce((sum, text) => sum + text.length, 0), options.progress);
     let result: DecodeResult;
     try {
-      result = await generate(model, {
+      result = await llma.generate({
         ...request,
         method: "llma",
         onIndexProgress: progress.onProgress,

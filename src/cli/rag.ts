@@ -1,8 +1,9 @@
 import { basename } from "node:path";
 import { Command } from "commander";
 import { LlamaCppModel } from "../backends/llama-cpp.js";
+import { Accelerator } from "../core/accelerator.js";
 import type { DecodeResult } from "../core/decoder.js";
-import { generate, POLICY_NAMES, type PolicyName } from "../core/generate.js";
+import { POLICY_NAMES, type PolicyName } from "../core/request.js";
 import { DEFAULT_MAX_ENTRIES, DEFAULT_TENANT } from "../store/answers.js";
 import { openStore } from "../store/open.js";
 import { DEFAULT_CACHE_TOP, DEFAULT_TOP, ragAnswer } from "../rag/answer.js";
@@ -69,9 +70,9 @@ Example:
       try {
         const model = await LlamaCppModel.load({ model: options.model, threads: options.threads, contextSize: options.contextSize, gpu: options.gpu ? "auto" : false, onWarning: loadWarnings(command, "llma rag") });
         try {
-          if (policy === "auto") await model.calibrate({ onMeasure: () => log("measuring this machine's forward-pass cost curve (once per model and settings)...") });
+          const llma = await Accelerator.create(model, { policy: policy as PolicyName, onMeasure: () => log("measuring this machine's forward-pass cost curve (once per model and settings)...") });
           const streamToStdout = !options.json && !options.compareGreedy;
-          const rag = await ragAnswer(model, {
+          const rag = await ragAnswer(llma, {
             query: options.query,
             documents: store.documents,
             top: options.top,
@@ -86,7 +87,7 @@ Example:
             onText: streamToStdout ? (text) => process.stdout.write(text) : undefined,
           });
           let greedy: DecodeResult | undefined;
-          if (options.compareGreedy) greedy = await generate(model, { prompt: rag.prompt, method: "greedy", maxTokens: options.maxTokens });
+          if (options.compareGreedy) greedy = await llma.generate({ prompt: rag.prompt, method: "greedy", maxTokens: options.maxTokens });
           const output: Record<string, unknown> = {
             query: options.query,
             answer: rag.answer,

@@ -1,8 +1,9 @@
 import { Command, InvalidArgumentError } from "commander";
 import { exactnessWarning } from "../backends/exactness.js";
 import { KV_CACHE_TYPES, LlamaCppModel, resolveKvCacheType } from "../backends/llama-cpp.js";
+import { Accelerator } from "../core/accelerator.js";
 import { resolveExactnessMode } from "../core/exactness.js";
-import { POLICY_NAMES, type PolicyName } from "../core/generate.js";
+import { POLICY_NAMES, type PolicyName } from "../core/request.js";
 import { buildApp, DEFAULT_DRAIN_MS, DEFAULT_QUEUE } from "../server/app.js";
 import { resolveAccessOptions } from "../server/access-options.js";
 import { DEFAULT_MAX_ENTRIES } from "../store/answers.js";
@@ -114,9 +115,10 @@ Example:
       try {
         const warning = model.exactness && exactnessWarning(model.exactness, exactness);
         if (warning) log(`llma serve: warning: ${warning}`);
-        if (options.policy === "auto") await model.calibrate({ onMeasure: () => log("measuring this machine's forward-pass cost curve (once per model and settings)...") });
+        const accelerator = await Accelerator.create(model, { policy: options.policy as PolicyName, onMeasure: () => log("measuring this machine's forward-pass cost curve (once per model and settings)...") });
         server = buildApp({
           model,
+          accelerator,
           modelName: options.modelName,
           parallel: options.parallel,
           queue: options.queue,

@@ -1,5 +1,4 @@
 import type { CostCurve } from "./cost-model.js";
-import type { ModelState } from "./model-state.js";
 import type { SampleRequest } from "./sampling.js";
 
 /**
@@ -40,15 +39,11 @@ export interface TokenModel {
   /** What a forward pass over T tokens costs on this backend (measured): the cost-aware policy's prior. */
   readonly costCurve?: CostCurve;
   /**
-   * Measures (or loads) the cost curve when a request needs it and `costCurve` is absent (the backend
-   * knows how); without it, policy "auto" on a model with no curve is an error.
+   * Measures (or loads) the cost curve when an Accelerator needs it and `costCurve` is absent (the
+   * backend knows how; `onMeasure` before it measures); without it, policy "auto" on a model with no
+   * curve is an error. What requests learn on top of the curve is their Accelerator's (accelerator.ts).
    */
-  ensureCostCurve?(): Promise<CostCurve>;
-  /**
-   * What requests on this model have learned (pass costs, acceptance); generate() creates it from
-   * `costCurve` on first use and every later request on the model shares it.
-   */
-  state?: ModelState;
+  ensureCostCurve?(options?: { onMeasure?: () => void }): Promise<CostCurve>;
   /** The backend's measured exactness of batched passes; absent when unknown (not measured). */
   readonly exactness?: PassExactness;
   /** Tokens of `text`; with `bos`, the model's beginning-of-sequence token first (if it has one). */

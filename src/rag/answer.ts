@@ -5,9 +5,10 @@
  * The output is plain greedy decoding's: references only decide how many tokens one forward pass may
  * confirm. The store only stores; generation is here, above it.
  */
+import { Accelerator } from "../core/accelerator.js";
 import type { DecodeResult } from "../core/decoder.js";
-import { generate, type GenerateRequest } from "../core/generate.js";
 import type { TokenModel } from "../core/model.js";
+import type { GenerateRequest } from "../core/request.js";
 import { DEFAULT_TENANT, type CachedAnswer } from "../store/answers.js";
 import type { AnswerStore, PassageStore } from "../store/backend.js";
 import type { Passage } from "../store/documents.js";
@@ -63,14 +64,17 @@ export interface RagResult {
   readonly result: DecodeResult;
 }
 
-export async function ragAnswer(model: TokenModel, request: RagRequest): Promise<RagResult> {
+/** Answers on `on`: an Accelerator, or a model (then on its own accelerator, as generate(model, request)). */
+export async function ragAnswer(on: Accelerator | TokenModel, request: RagRequest): Promise<RagResult> {
+  const llma = on instanceof Accelerator ? on : Accelerator.of(on);
+  const { model } = llma;
   const maxTokens = request.maxTokens ?? 256;
   const retrieved = request.documents ? await retrievePassages(request.documents, request.query, request.top) : [];
   const useCache = request.cache !== undefined && (request.useCache ?? true);
   const tenant = request.tenant ?? DEFAULT_TENANT;
   const cached = useCache ? await lookUpAnswers(request.cache!, request.query, { tenant, model: request.modelName, top: request.cacheTop }) : [];
   const plan = planReferences(model, { frame: queryFrame(model, request.query), passages: retrieved, room: maxTokens, cached, indexPrompt: request.indexPrompt });
-  const result = await generate(model, {
+  const result = await llma.generate({
     // The planner's tokens: tokenizing the text again would give the same ones, a second time.
     prompt: plan.prompt.tokens,
     references: plan.references,

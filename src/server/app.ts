@@ -11,8 +11,9 @@ import { basename } from "node:path";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { ChatWrapper } from "node-llama-cpp";
 import type { LlamaCppModel } from "../backends/llama-cpp.js";
+import { Accelerator } from "../core/accelerator.js";
 import { resolveExactnessMode, type ExactnessMode } from "../core/exactness.js";
-import type { PolicyName } from "../core/generate.js";
+import type { PolicyName } from "../core/request.js";
 import type { DecodeStep } from "../core/decoder.js";
 import type { TokenSequence } from "../core/model.js";
 import { requireApiKey } from "./auth.js";
@@ -39,6 +40,8 @@ import { fitPrompt, orderReferences, queryFrame, textFrame, withDocs, type Refer
 export interface ServerOptions {
   /** A loaded model; its sequences are the slots (load it with `sequences: parallel`). */
   readonly model: LlamaCppModel;
+  /** The accelerator of `model` that requests run on, and learn on (default: the model's own, see Accelerator.of). */
+  readonly accelerator?: Accelerator<LlamaCppModel>;
   /** The id /v1/models lists and responses carry (default: the GGUF's file name without .gguf). */
   readonly modelName?: string;
   /** Requests generating at once (default: all the model's sequences). */
@@ -117,6 +120,8 @@ interface Prepared {
 
 export function buildApp(options: ServerOptions): LlmaServer {
   const { model } = options;
+  const accelerator = options.accelerator ?? Accelerator.of(model);
+  if (accelerator.model !== model) throw new Error("the accelerator is another model's: give buildApp the model it accelerates");
   const totalSequences = model.sequenceCount;
   const parallel = options.parallel ?? totalSequences;
   if (!Number.isInteger(parallel) || parallel < 1 || parallel > totalSequences)
@@ -454,7 +459,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
         const createdAt = Math.floor(Date.now() / 1000);
         const responseParts = prepared.echo ? { id, messageId: messageId(), createdAt, model: modelName, echo: prepared.echo } : undefined;
         if (!params.stream) {
-          result = await runGeneration(model, sequence, { ...prepared.engine, constraints, signal: controller.signal, onStep });
+          result = await runGeneration(accelerator, sequence, { ...prepared.engine, constraints, signal: controller.signal, onStep });
           // Cut short by a drain running out of time (a client that left gets nothing anyway).
           if (result.finishReason === "abort") throw shutDownError();
           await cacheAnswer(prepared, result);
@@ -483,7 +488,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
           });
           events.start();
           try {
-            result = await runGeneration(model, sequence!, { ...prepared.engine, constraints, signal: controller.signal, onText: (text) => events.delta(text) });
+            result = await runGeneration(accelerator, sequence!, { ...prepared.engine, constraints, signal: controller.signal, onText: (text) => events.delta(text) });
           } catch (error) {
             events.fail(new ApiError(500, `generation failed: ${(error as Error).message}`, null, "internal_error"));
             res.end();
@@ -508,7 +513,7 @@ export function buildApp(options: ServerOptions): LlmaServer {
         /** Text streamed so far (completions' logprobs text_offset counts from the start of the text). */
         let streamedText = "";
         try {
-          result = await runGeneration(model, sequence!, {
+          result = await runGeneration(accelerator, sequence!, {
             ...prepared.engine,
             constraints,
             signal: controller.signal,

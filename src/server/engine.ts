@@ -8,10 +8,11 @@
  * generation and stream text by the same rules (core/output-text.ts).
  */
 import type { LlamaCppModel } from "../backends/llama-cpp.js";
+import type { Accelerator } from "../core/accelerator.js";
 import type { DecodeStep, StopReason } from "../core/decoder.js";
 import type { ExactnessMode } from "../core/exactness.js";
-import { generate, type PolicyName } from "../core/generate.js";
 import type { TokenSequence } from "../core/model.js";
+import type { PolicyName } from "../core/request.js";
 import { logprobsAfterDecoding, type Constraints } from "./constrained.js";
 import { greedyLogprobs } from "./logprobs-pass.js";
 import type { TokenLogprob } from "./logprobs.js";
@@ -120,11 +121,13 @@ export function hasPenalties(sampling: Sampling): boolean {
   return penalized && sampling.penaltyWindow !== 0;
 }
 
-export async function runGeneration(model: LlamaCppModel, sequence: TokenSequence, request: EngineRequest): Promise<EngineResult> {
+/** Runs `request` on `sequence`, one of the accelerator's model's: through the accelerator unless it needs node-llama-cpp's sampler. */
+export async function runGeneration(llma: Accelerator<LlamaCppModel>, sequence: TokenSequence, request: EngineRequest): Promise<EngineResult> {
+  const { model } = llma;
   const { sampling } = request;
   if (request.tools) return request.tools.path === "forced" ? runForcedCall(model, sequence, request, request.tools) : runAutoTools(model, sequence, request, request.tools);
   if (request.constraints && logprobsAfterDecoding(request.constraints, sampling, request.onText !== undefined)) {
-    const result = await runGeneration(model, sequence, { ...request, constraints: undefined });
+    const result = await runGeneration(llma, sequence, { ...request, constraints: undefined });
     if (result.finishReason === "abort") return result;
     const { entries, passes } = await greedyLogprobs(model, sequence, request.prompt, result.tokens ?? [], request.constraints.topLogprobs ?? 0);
     return { ...result, logprobs: entries, forwardPasses: result.forwardPasses + passes };
@@ -132,7 +135,7 @@ export async function runGeneration(model: LlamaCppModel, sequence: TokenSequenc
   if (request.constraints) return runNodeSampler(model, sequence, request, request.constraints);
   if (sampling && needsPlainSampler(sampling)) return runNodeSampler(model, sequence, request);
   const sampled = sampling !== undefined && sampling.temperature > 0;
-  const result = await generate(model, {
+  const result = await llma.generate({
     prompt: request.prompt,
     references: request.references,
     policy: request.policy,

@@ -3,10 +3,10 @@
  * acceptance rule, and the decoder property "sampled output with references == without, token for token".
  */
 import { describe, expect, it } from "vitest";
+import { Accelerator } from "../../src/core/accelerator.js";
 import { CostCurve, PassCostModel } from "../../src/core/cost-model.js";
 import { decode } from "../../src/core/decoder.js";
-import type { TokenModel } from "../../src/core/model.js";
-import { generate, resolvePolicy } from "../../src/core/generate.js";
+import { generate } from "../../src/core/generate.js";
 import { CostAwarePolicy, FixedPolicy } from "../../src/core/policy.js";
 import { ReferenceProposer } from "../../src/core/proposer.js";
 import {
@@ -191,13 +191,14 @@ describe("decode with sampling (toy model)", () => {
 describe("policy for sampled requests", () => {
   it("auto keeps its own acceptance statistics and cost-curve copy, shared by the sampled requests of a model", () => {
     const model = Object.assign(new ToyModel(), { costCurve: CostCurve.linear(10, 1) });
-    const greedy = resolvePolicy(model, {}, "greedy") as CostAwarePolicy;
-    const sampled = resolvePolicy(model, {}, "sampled") as CostAwarePolicy;
-    const again = resolvePolicy(model, {}, "sampled") as CostAwarePolicy;
+    const llma = Accelerator.of(model);
+    const greedy = llma.policyFor({}, "greedy") as CostAwarePolicy;
+    const sampled = llma.policyFor({}, "sampled") as CostAwarePolicy;
+    const again = llma.policyFor({}, "sampled") as CostAwarePolicy;
     expect((greedy.costs as PassCostModel).prior).toBe(model.costCurve);
     expect(sampled.costs).not.toBe(greedy.costs);
     expect(sampled.costs.cost(8)).toBeCloseTo(model.costCurve.cost(8), 9);
-    expect((model as TokenModel).state?.sampled.costs).toBe(sampled.costs);
+    expect(llma.state?.sampled.costs).toBe(sampled.costs);
     expect(again.costs).toBe(sampled.costs);
     expect(sampled.acceptance).not.toBe(greedy.acceptance);
     expect(again.acceptance).toBe(sampled.acceptance);

@@ -2,7 +2,8 @@
  * One planner for every way a query comes in: the library's ragAnswer(), `llma rag` (its command run
  * in this process) and `llma serve --docs --store` (POST /v1/completions with `llma.retrieve`) give
  * generate() the same prompt tokens and the same references for the same query, on the tiny model.
- * What reaches generate() is recorded by wrapping it; what is tokenized, by wrapping the model's
+ * What reaches generate() is recorded by wrapping Accelerator.generate (every path runs its request on
+ * an accelerator, the free generate() too); what is tokenized, by wrapping the model's
  * tokenizer: every retrieved passage is tokenized once (inside the prompt), and it is not a reference
  * too (the prompt's index finds it).
  */
@@ -13,22 +14,18 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { LlamaCppModel } from "../../src/backends/llama-cpp.js";
 import { ensureModel } from "../../src/backends/model-cache.js";
 import { ragCommand } from "../../src/cli/rag.js";
-import type { GenerateRequest } from "../../src/core/generate.js";
+import { Accelerator } from "../../src/core/accelerator.js";
+import type { GenerateRequest } from "../../src/core/request.js";
 import { ragAnswer } from "../../src/rag/answer.js";
 import { buildApp } from "../../src/server/app.js";
 import { LlmaStore } from "../../src/store/store.js";
 
-// vi.mock is hoisted above the imports: every module above that imports generate() gets the recording one.
-const recorded = vi.hoisted(() => [] as GenerateRequest[]);
-vi.mock("../../src/core/generate.js", async (importOriginal) => {
-  const actual = await importOriginal<typeof import("../../src/core/generate.js")>();
-  return {
-    ...actual,
-    generate: (model: Parameters<typeof actual.generate>[0], request: GenerateRequest) => {
-      recorded.push(request);
-      return actual.generate(model, request);
-    },
-  };
+// Every accelerator's generate() records its request, then runs it.
+const recorded: GenerateRequest[] = [];
+const acceleratedGenerate = Accelerator.prototype.generate;
+vi.spyOn(Accelerator.prototype, "generate").mockImplementation(function (this: Accelerator, request: GenerateRequest) {
+  recorded.push(request);
+  return acceleratedGenerate.call(this, request);
 });
 
 const QUERY = "where does real insulin come from";

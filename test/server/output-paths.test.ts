@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LlamaCppModel } from "../../src/backends/llama-cpp.js";
 import { ensureModel } from "../../src/backends/model-cache.js";
+import { Accelerator } from "../../src/core/accelerator.js";
 import type { TokenSequence } from "../../src/core/model.js";
 import { runGeneration, type EngineRequest, type EngineResult } from "../../src/server/engine.js";
 
@@ -43,7 +44,7 @@ async function run(path: Path, prompt: readonly number[], stop: readonly string[
     ...(path === "sampler" ? { sampling: { temperature: 0, logitBias: new Map([[model.tokenize("x")[0], 0]]) } } : {}),
     ...(path === "constrained" ? { constraints: { topLogprobs: 0 } } : {}),
   };
-  const result = await runGeneration(model, sequence, request);
+  const result = await runGeneration(Accelerator.of(model), sequence, request);
   return { result, streamed };
 }
 
