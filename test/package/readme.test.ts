@@ -34,7 +34,7 @@ function runExample(index: number) {
 
 describe('README "## Library" examples', () => {
   it("every ts block is either run here (it loads model.gguf) or type-checked (llma/openai)", () => {
-    expect(runnable.length).toBe(3);
+    expect(runnable.length).toBe(4);
     const others = blocks.filter((block) => !runnable.includes(block));
     expect(others).toHaveLength(1);
     expect(others[0]).toContain('from "llma/openai"');
@@ -49,15 +49,22 @@ describe('README "## Library" examples', () => {
     expect(run.stdout).toMatch(/exactUpTo: \d+/);
   }, 300_000);
 
-  it("chat() through the model's chat template", () => {
+  it("an Accelerator per model: the cost curve got once, up front; its requests learn on it", () => {
     const run = runExample(1);
+    expect(run.stderr).toBe("");
+    expect(run.status).toBe(0);
+    expect(Number(run.stdout.trim().split("\n").at(-1))).toBeGreaterThan(0); // passes recorded, printed last
+  }, 300_000);
+
+  it("chat() through the model's chat template", () => {
+    const run = runExample(2);
     expect(run.stderr).toBe("");
     expect(run.status).toBe(0);
     expect(run.stdout.trim().split("\n").at(-1)).toMatch(/\d+$/); // acceptedTokens printed last
   }, 300_000);
 
   it("a caller's node-llama-cpp LlamaModel, still usable after llma's dispose", () => {
-    const run = runExample(2);
+    const run = runExample(3);
     expect(run.stderr).toBe("");
     expect(run.status).toBe(0);
     expect(run.stdout.trim().split("\n").at(-1)).toBe("false");
