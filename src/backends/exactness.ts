@@ -18,11 +18,27 @@
  */
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
-import { GgufFileType, type Token } from "node-llama-cpp";
-import type { PassExactness } from "../core/model.js";
-import type { LlamaCppModel } from "./llama-cpp.js";
-import { LlamaCppSequence } from "./llama-cpp.js";
+import { GgufFileType, type Llama, type LlamaContextSequence, type LlamaModel, type Token } from "node-llama-cpp";
+import type { PassExactness, TokenSequence } from "../core/model.js";
 import { exactnessCacheFile } from "./cache-dir.js";
+
+/**
+ * What the probe needs of a model (LlamaCppModel is one): the settings that decide which kernels run,
+ * which key the cached verdict, and a free sequence with node-llama-cpp's own underneath, since the
+ * probe compares the probabilities controlledEvaluate returns. Defined here, not imported, so this
+ * module and the backend that uses it form no import cycle.
+ */
+export interface ExactnessTarget {
+  readonly path: string;
+  readonly threads: number;
+  readonly kvCacheType: string;
+  readonly flashAttention: boolean;
+  readonly contextSize: number;
+  readonly batchSize: number;
+  readonly llama: Pick<Llama, "gpu" | "llamaCppRelease">;
+  readonly model: Pick<LlamaModel, "fileInfo">;
+  createProbeSequence(): Promise<TokenSequence & { readonly sequence: LlamaContextSequence }>;
+}
 
 /**
  * Pass widths checked by default (a verification pass is 1 + draft tokens wide). 3 is there because
@@ -113,7 +129,7 @@ interface PositionResult {
 }
 
 /** Runs the probe on one of the model's sequences (it must be free) and returns the verdict. */
-export async function probeExactness(model: LlamaCppModel, options: ProbeOptions = {}): Promise<ExactnessVerdict> {
+export async function probeExactness(model: ExactnessTarget, options: ProbeOptions = {}): Promise<ExactnessVerdict> {
   const started = performance.now();
   const bitsEvery = options.bitsEvery ?? DEFAULT_BITS_EVERY;
   if (!Number.isInteger(bitsEvery) || bitsEvery < 1) throw new RangeError(`bitsEvery must be an integer >= 1, got ${bitsEvery}`);
@@ -123,8 +139,7 @@ export async function probeExactness(model: LlamaCppModel, options: ProbeOptions
   const token = probeToken(vocabulary);
   const verdicts = new Map<number, WidthVerdict>(widths.map((width) => [width, { width, argmaxEqual: true, bitsEqual: true }]));
 
-  const sequence = await model.createSequence();
-  if (!(sequence instanceof LlamaCppSequence)) throw new Error("the exactness probe needs a node-llama-cpp sequence");
+  const sequence = await model.createProbeSequence();
   const inner = sequence.sequence;
   const wantsBits = (offset: number) => offset % bitsEvery === 0 || offset === runTokens - 1;
   /** Evaluates the run's tokens from `anchor` in passes of `width`, then rolls the cache back to `anchor`. */
@@ -196,7 +211,7 @@ function compareRuns(width: number, anchor: number, reference: readonly Position
 }
 
 /** Widths, anchors and run length that fit this model's batch and context. */
-export function probePlan(model: Pick<LlamaCppModel, "batchSize" | "contextSize">, options: ProbeOptions = {}): { widths: number[]; anchors: number[]; runTokens: number } {
+export function probePlan(model: Pick<ExactnessTarget, "batchSize" | "contextSize">, options: ProbeOptions = {}): { widths: number[]; anchors: number[]; runTokens: number } {
   for (const width of options.widths ?? [])
     if (!Number.isInteger(width) || width < 2) throw new RangeError(`probe widths must be integers >= 2, got ${width}`);
   const widths = [...new Set(options.widths ?? PROBE_WIDTHS)].filter((w) => w <= model.batchSize).sort((a, b) => a - b);
@@ -211,7 +226,7 @@ export function probePlan(model: Pick<LlamaCppModel, "batchSize" | "contextSize"
   return { widths: widths.filter((w) => w <= runTokens), anchors, runTokens };
 }
 
-export function probeSettings(model: LlamaCppModel): ProbeSettings {
+export function probeSettings(model: ExactnessTarget): ProbeSettings {
   return {
     threads: model.threads,
     kvCacheType: model.kvCacheType,
@@ -233,7 +248,7 @@ interface CacheFile {
  * backend, context and batch size, the llama.cpp release and what the probe checks.
  */
 export async function exactnessFor(
-  model: LlamaCppModel,
+  model: ExactnessTarget,
   options: ProbeOptions & { cacheFile?: string; refresh?: boolean; onProbe?: () => void } = {},
 ): Promise<ExactnessVerdict> {
   const file = options.cacheFile ?? exactnessCacheFile();
@@ -264,7 +279,7 @@ export async function exactnessFor(
 }
 
 /** The model's general.file_type by name (MOSTLY_Q8_0, MOSTLY_F16, ...), or null when the file does not say. */
-function weightsOf(model: LlamaCppModel): string | null {
+function weightsOf(model: ExactnessTarget): string | null {
   const fileType = model.model.fileInfo.metadata?.general?.file_type;
   return typeof fileType === "number" ? (GgufFileType[fileType] ?? `file type ${fileType}`) : null;
 }

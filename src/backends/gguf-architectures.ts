@@ -37,6 +37,17 @@ export interface ArchitectureShape {
   headDim: number;
 }
 
+/** A shape the writer can write: an architecture's dimensions plus its name and family (gguf-writer.ts SHAPES). */
+export interface ModelShape extends Omit<ArchitectureShape, "headDim"> {
+  name: string;
+  /** The model family, a key of ARCHITECTURES (default "llama2"). */
+  architecture?: string;
+  /** Per-head dimension (default nEmbd / nHead); may differ only where the architecture stores it (qwen3). */
+  headDim?: number;
+  /** No output matrix: the output projection is token_embd's transpose (as in Llama-3.2-1B, Qwen2.5 <= 3B, Qwen3 <= 4B). */
+  tiedEmbeddings?: boolean;
+}
+
 /** Adds tensors to the plan; `mat` tensors take the file's weight type, the others are F32. */
 export interface TensorPlanner {
   /** A weight matrix of `rows` rows of `rowLength` (ggml ne = [rowLength, rows]), entries of std `sigma`. */

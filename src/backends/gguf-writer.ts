@@ -26,7 +26,9 @@ import {
   tensorTypeFor,
 } from "./gguf-kquants.js";
 import type { KQuantRecipe } from "./gguf-kquants.js";
-import { resolveArchitecture, type ArchitectureShape, type GgufArchitecture, type Kv, type KvValue } from "./gguf-architectures.js";
+import { resolveArchitecture, type GgufArchitecture, type Kv, type KvValue, type ModelShape } from "./gguf-architectures.js";
+
+export type { ModelShape } from "./gguf-architectures.js";
 
 export { ARCHITECTURES, ZEPHYR_CHAT_TEMPLATE } from "./gguf-architectures.js";
 
@@ -41,16 +43,6 @@ export const QUANTS: readonly Quant[] = ["Q8_0", "Q4_0", "F16", ...KQUANT_RECIPE
  * output changes (layout, PRNG, scales, metadata) so caches keyed on it never reuse a stale file.
  */
 export const GGUF_WRITER_VERSION = 3; // new architectures add shapes, never change an existing shape's bytes; 3: LLaMA-2 vocabulary from llama-tokenizer-js (was Mistral-7B's); 2: embeddings std 3 (was 1)
-
-export interface ModelShape extends Omit<ArchitectureShape, "headDim"> {
-  name: string;
-  /** The model family, a key of ARCHITECTURES (default "llama2"). */
-  architecture?: string;
-  /** Per-head dimension (default nEmbd / nHead); may differ only where the architecture stores it (qwen3). */
-  headDim?: number;
-  /** No output matrix: the output projection is token_embd's transpose (as in Llama-3.2-1B, Qwen2.5 <= 3B, Qwen3 <= 4B). */
-  tiedEmbeddings?: boolean;
-}
 
 /**
  * Named transformer shapes. Those without an `architecture` are LLaMA-2's (32000-token SentencePiece

@@ -24,7 +24,7 @@ import { CostCurve } from "../core/cost-model.js";
 import type { TokenModel, TokenSequence } from "../core/model.js";
 import type { DistributionOptions, SampleRequest } from "../core/sampling.js";
 import { costCurveFor } from "./calibrate.js";
-import type { ExactnessVerdict } from "./exactness.js";
+import { exactnessFor, type ExactnessVerdict } from "./exactness.js";
 import { NativeGarbageCollector } from "./native-garbage.js";
 
 export interface LlamaCppOptions {
@@ -336,7 +336,6 @@ export class LlamaCppModel implements TokenModel {
 
   /** Probes (or loads the cached verdict of) the exactness of batched passes; see ./exactness.ts. */
   async checkExactness(options: { refresh?: boolean; onProbe?: () => void } = {}): Promise<ExactnessVerdict> {
-    const { exactnessFor } = await import("./exactness.js");
     this.exactness = await exactnessFor(this, options);
     return this.exactness;
   }
@@ -394,6 +393,11 @@ export class LlamaCppModel implements TokenModel {
 
   /** Takes a free sequence of the context (one per parallel request). */
   async createSequence(): Promise<TokenSequence> {
+    return this.createProbeSequence();
+  }
+
+  /** A free sequence as the backend's own class, node-llama-cpp's sequence reachable (the exactness probe needs it). */
+  async createProbeSequence(): Promise<LlamaCppSequence> {
     const sequence = this.free.pop();
     if (!sequence) throw new Error(`all ${this.sequenceCount} sequences of this model are in use`);
     return new LlamaCppSequence(sequence, this.contextSize, () => this.free.push(sequence), this.samplerBytes, this.garbage, this.rollback);

@@ -7,15 +7,10 @@
  */
 import type { LlamaGrammar } from "node-llama-cpp";
 import type { LlamaCppModel } from "../backends/llama-cpp.js";
-import type { EngineRequest } from "./engine.js";
-import { grammarFor, type ResponseFormat } from "./structured.js";
+import type { Constraints, EngineRequest } from "./engine-types.js";
 
-export interface Constraints {
-  /** Every generated token must keep the text inside this grammar (and generation ends when it is complete). */
-  readonly grammar?: LlamaGrammar;
-  /** Return each generated token's log probability and this many most likely alternatives (0 and up). */
-  readonly topLogprobs?: number;
-}
+export type { Constraints } from "./engine-types.js";
+import { grammarFor, type ResponseFormat } from "./structured.js";
 
 /**
  * Whether a request's constraints leave it on LLMA's path: log probabilities alone (no grammar) of a

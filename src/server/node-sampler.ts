@@ -23,8 +23,8 @@ import { outputIsExact, passWidthLimit, reusablePromptPrefix } from "../core/exa
 import type { TokenSequence } from "../core/model.js";
 import { OutputCollector } from "../core/output-text.js";
 import { randomSeed } from "../core/sampling.js";
-import type { Constraints } from "./constrained.js";
-import { finishReason, hasPenalties, PENALTY_WINDOW, type EngineRequest, type EngineResult, type Sampling } from "./engine.js";
+import { finishReason, hasPenalties, PENALTY_WINDOW, type EngineRequest, type EngineResult, type Sampling } from "./engine-types.js";
+import type { Constraints } from "./engine-types.js";
 import { ApiError } from "./errors.js";
 import { tokenLogprob, type TokenLogprob } from "./logprobs.js";
 

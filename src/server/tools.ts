@@ -20,32 +20,12 @@ import { LlamaChat, LlamaText, type ChatHistoryItem, type ChatModelFunctions, ty
 import { llamaCppSequence, type LlamaCppModel } from "../backends/llama-cpp.js";
 import type { TokenSequence } from "../core/model.js";
 import type { ChatRenderer } from "../backends/chat-template.js";
-import type { EngineRequest, EngineResult } from "./engine.js";
+import type { ConversationMessage, EngineRequest, EngineResult, ToolCall, ToolChoice, ToolDefinition, ToolRequest, ToolRun } from "./engine-types.js";
+
+export type { ConversationMessage, ToolCall, ToolChoice, ToolDefinition, ToolRequest, ToolRun } from "./engine-types.js";
 import { ApiError, invalid, unsupported } from "./errors.js";
 import { runNodeSampler } from "./node-sampler.js";
 import { checkGrammarSchema } from "./structured.js";
-
-export interface ToolDefinition {
-  readonly name: string;
-  readonly description?: string;
-  /** JSON Schema of the arguments (checked against what the grammar expresses). */
-  readonly parameters: GbnfJsonSchema;
-}
-
-export type ToolChoice = "none" | "auto" | "required" | { readonly name: string };
-
-export interface ToolCall {
-  readonly id: string;
-  readonly name: string;
-  /** The arguments as a JSON string (OpenAI's shape). */
-  readonly arguments: string;
-}
-
-/** The tools a request offers and how it wants them used (absent: no tools). */
-export interface ToolRequest {
-  readonly tools: readonly ToolDefinition[];
-  readonly choice: ToolChoice;
-}
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 /** A function without `parameters` takes none: its arguments are `{}`. */
@@ -117,14 +97,6 @@ export function parseToolCalls(value: unknown, param: string): ToolCall[] {
     }
     return { id: record.id, name, arguments: args };
   });
-}
-
-/** A message of the conversation as the chat template sees it (tool calls and their results included). */
-export interface ConversationMessage {
-  readonly role: "system" | "developer" | "user" | "assistant" | "tool";
-  readonly content: string;
-  readonly toolCalls?: readonly ToolCall[];
-  readonly toolCallId?: string;
 }
 
 /**
@@ -201,13 +173,6 @@ function nameGrammarText(names: readonly string[]): string {
 
 export function newToolCallId(): string {
   return `call_${randomUUID().replace(/-/g, "").slice(0, 24)}`;
-}
-
-/** How a request with tools is decoded (see the module comment). */
-export interface ToolRun {
-  readonly renderer: ChatRenderer;
-  readonly messages: readonly ConversationMessage[];
-  readonly request: ToolRequest;
 }
 
 /**

@@ -12,48 +12,15 @@ import type Database from "better-sqlite3";
 import type { AnswerStore, SimilarOptions } from "./backend.js";
 import { guard, openDatabase, type OpenStoreOptions } from "./db.js";
 import { ftsQuery, normalizeQuery } from "./text.js";
+import type { AnswerCacheStats, AnswerInput, CachedAnswer } from "./records.js";
 
-export interface CachedAnswer {
-  readonly id: number;
-  readonly tenant: string;
-  readonly model: string;
-  readonly query: string;
-  readonly answer: string;
-  /** The answer's tokens as the model generated them (when stored): a better reference than the text, whose re-tokenization may differ. */
-  readonly tokens?: number[];
-  readonly createdAt: number;
-  readonly usedAt: number;
-  readonly hits: number;
-  /** Text-rank similarity of its query to the lookup's (higher is better; SQLite: BM25, PostgreSQL: ts_rank_cd). */
-  readonly score: number;
-  /** Its query normalizes to the lookup's (same words, case and punctuation aside). */
-  readonly exact: boolean;
-}
-
-export interface AnswerInput {
-  readonly query: string;
-  readonly answer: string;
-  /** The model that wrote the answer (e.g. the GGUF's file name). */
-  readonly model: string;
-  /** The answer's tokens as generated (valid for `model` only; lookups that give a model return them). */
-  readonly tokens?: readonly number[];
-  /** Namespace (default DEFAULT_TENANT). */
-  readonly tenant?: string;
-}
+export type { AnswerCacheStats, AnswerInput, CachedAnswer } from "./records.js";
 
 export interface AnswerCacheOptions {
   /** Most answers kept in the file; the least recently used beyond it are evicted (default 10,000). */
   readonly maxEntries?: number;
   /** Most answers kept per tenant (default: no limit besides maxEntries). */
   readonly maxEntriesPerTenant?: number;
-}
-
-export interface AnswerCacheStats {
-  readonly entries: number;
-  readonly maxEntries: number;
-  readonly tenants: readonly { readonly tenant: string; readonly entries: number; readonly hits: number }[];
-  readonly oldest: number | null;
-  readonly newest: number | null;
 }
 
 export const DEFAULT_TENANT = "default";

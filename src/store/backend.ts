@@ -4,8 +4,7 @@
  * share: postgres.ts). Both are Promise-returning; both keep tenants apart in SQL, cap the answers by
  * LRU, rank an exact normalized match first, and search passages with the engine's own full-text index.
  */
-import type { AnswerCacheStats, AnswerInput, CachedAnswer } from "./answers.js";
-import type { DocumentInput, DocumentStoreStats, IndexReport, Passage } from "./documents.js";
+import type { AnswerCacheStats, AnswerInput, CachedAnswer, DocumentInput, DocumentStoreStats, IndexReport, Passage } from "./records.js";
 
 export interface SimilarOptions {
   readonly tenant?: string;

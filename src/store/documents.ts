@@ -11,54 +11,9 @@ import { parseLlmaRows } from "../data/llma-jsonl.js";
 import type { PassageStore } from "./backend.js";
 import { guard, openDatabase, type OpenStoreOptions } from "./db.js";
 import { chunkText, DEFAULT_MAX_WORDS, DEFAULT_TARGET_WORDS, ftsQuery, type ChunkOptions } from "./text.js";
+import type { DocumentInput, DocumentStoreStats, IndexReport, Passage } from "./records.js";
 
-/** One document to index. */
-export interface DocumentInput {
-  readonly text: string;
-  /** Shown with search results: a file path, or `file.jsonl#row` for a row's documents. */
-  readonly source: string;
-  /** Identity for re-indexing (default: source). Adding a key again replaces that document. */
-  readonly key?: string;
-  /** The file it came from (absolute); documents of a re-indexed file that it no longer holds are removed. */
-  readonly path?: string;
-  /** 0-based line of a JSONL file. */
-  readonly row?: number;
-}
-
-export interface IndexReport {
-  /** Files read. */
-  readonly files: number;
-  /** Documents given (added + updated + unchanged). */
-  readonly documents: number;
-  readonly added: number;
-  readonly updated: number;
-  readonly unchanged: number;
-  /** Documents removed because their file no longer holds them. */
-  readonly removed: number;
-  /** Passages written. */
-  readonly passages: number;
-  /** Files in folders that were not indexed, and why. */
-  readonly skipped: readonly { readonly path: string; readonly reason: string }[];
-}
-
-export interface Passage {
-  readonly id: number;
-  readonly documentId: number;
-  readonly source: string;
-  readonly path: string | null;
-  readonly row: number | null;
-  /** Position of the passage in its document (0-based). */
-  readonly ord: number;
-  readonly text: string;
-  /** Text relevance (higher is better; SQLite: BM25, PostgreSQL: ts_rank_cd). */
-  readonly score: number;
-}
-
-export interface DocumentStoreStats {
-  readonly documents: number;
-  readonly passages: number;
-  readonly files: number;
-}
+export type { DocumentInput, DocumentStoreStats, IndexReport, Passage } from "./records.js";
 
 export type DocumentStoreOptions = OpenStoreOptions & ChunkOptions;
 
