@@ -308,7 +308,7 @@ export function exactnessAdvice(verdict: ExactnessVerdict): string[] {
       `use Q5_K_M, Q6_K, Q8_0 or Q4_0 weights: llama.cpp's CPU backend multiplies batches of 4+ rows of ${verdict.weights} weights (their Q4_K tensors, repacked at load) with another kernel than one row (exact up to 3-token passes here)`,
     );
   if (verdict.weights && /F16|F32|BF16/.test(verdict.weights))
-    advice.push(`use Q8_0 or Q4_0 weights: ${verdict.weights} weights take another matrix-multiplication path in batched passes than in one-token passes (not exact at any width on the CPU)`);
+    advice.push(`use Q8_0 or Q4_0 weights: ${verdict.weights} weights take another matrix-multiplication path in batched passes than in one-token passes on this CPU`);
   if (settings.backend !== false) advice.push(`run on the CPU (without --gpu): the ${settings.backend} backend's kernels differ by batch width`);
   if (advice.length === 0) advice.push("try another weight type (Q8_0 or Q4_0 weights are exact on llama.cpp's CPU backend with a Q8_0 KV cache)");
   return advice;

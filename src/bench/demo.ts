@@ -57,6 +57,12 @@ export interface DemoOptions {
   readonly edits: Dataset;
   readonly samples: number;
   readonly maxTokens: number;
+  /**
+   * The draft policy of llma's runs (default: the request default, policy "auto" on this run's
+   * calibrated and learned costs). A fixed one ("paper", n, k) drafts the same whatever the machine's
+   * load makes passes cost: what a test of the rows' drafting needs.
+   */
+  readonly drafting?: Pick<GenerateRequest, "policy" | "n" | "k">;
   readonly onRow?: (row: DemoRow) => void;
 }
 
@@ -121,7 +127,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
   async function runRow(scenario: Scenario, sample: Sample, position: number): Promise<DemoRow> {
     const { prompt, references } = paperRequest(model, sample);
     const promptTokens = model.tokenize(prompt, { bos: true });
-    const base: Pick<GenerateRequest, "prompt" | "sequence" | "onPass"> = { prompt: promptTokens, sequence, onPass: (w, ms) => passes.add(w, ms) };
+    const base: Pick<GenerateRequest, "prompt" | "sequence" | "onPass" | "policy" | "n" | "k"> = {
+      ...options.drafting,
+      prompt: promptTokens,
+      sequence,
+      onPass: (w, ms) => passes.add(w, ms),
+    };
     // Alternate which method runs first, so neither always meets a warmer (or busier) machine.
     const nativeFirst = position % 2 === 0;
     if (scenario === "cache-hit") {
@@ -156,7 +167,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     let identical = sameTokens(llmaRun.tokens, target);
     if (scenario === "rag") {
       const freeNative = await native.free(promptTokens, options.maxTokens);
-      const freeLlma = await generate(model, { prompt: promptTokens, sequence, references: referenceTokens, maxTokens: options.maxTokens });
+      const freeLlma = await generate(model, { ...options.drafting, prompt: promptTokens, sequence, references: referenceTokens, maxTokens: options.maxTokens });
       identical &&= sameTokens(freeNative.tokens, freeLlma.tokens);
     }
     return {

@@ -2,6 +2,7 @@ import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import cliProgress from "cli-progress";
 import { LlamaCppModel } from "../backends/llama-cpp.js";
+import { Accelerator } from "../core/accelerator.js";
 import { ensureModel } from "../backends/model-cache.js";
 import { writeBenchReport } from "../bench/bench-report.js";
 import { loadDataset, type Dataset } from "../bench/dataset.js";
@@ -88,7 +89,10 @@ export function benchCommand(): Command {
           )
         : undefined;
       try {
-        await model.calibrate({ refresh: options.recalibrate, onMeasure: () => log("measuring this machine's forward-pass cost curve (once per model and settings)...") });
+        const onMeasure = () => log("measuring this machine's forward-pass cost curve (once per model and settings)...");
+        // --recalibrate measures anew (instead of loading the cached curve); the accelerator then starts from that curve.
+        if (options.recalibrate) await model.calibrate({ refresh: true, onMeasure });
+        await Accelerator.create(model, { onMeasure });
         let started = false;
         const report = await runBench({
           model,

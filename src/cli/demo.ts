@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { LlamaCppModel } from "../backends/llama-cpp.js";
+import { Accelerator } from "../core/accelerator.js";
 import { ensureModel } from "../backends/model-cache.js";
 import { loadDataset } from "../bench/dataset.js";
 import { demoEdits, runDemo, SCENARIOS, type DemoRow } from "../bench/demo.js";
@@ -49,7 +50,8 @@ export function demoCommand(): Command {
       const model = await LlamaCppModel.load({ model: modelPath, threads: options.threads, contextSize: 4096 });
       let report;
       try {
-        await model.calibrate({ onMeasure: () => log("measuring this machine's forward-pass cost curve (a prior; llma keeps learning it while it decodes)...") });
+        // The model's own accelerator from here on: the demo's requests (generate(model, ...)) learn into it.
+        await Accelerator.create(model, { onMeasure: () => log("measuring this machine's forward-pass cost curve (a prior; llma keeps learning it while it decodes)...") });
         report = await runDemo({
           model,
           rag,

@@ -6,6 +6,7 @@
 import { writeFile } from "node:fs/promises";
 import { Command, InvalidArgumentError } from "commander";
 import { LlamaCppModel } from "../backends/llama-cpp.js";
+import { Accelerator } from "../core/accelerator.js";
 import { architectureOf, resolveShape, SHAPES, type Quant } from "../backends/gguf-writer.js";
 import { ensureModel } from "../backends/model-cache.js";
 import { fuzzCorpus, runFuzzCase, type FuzzCaseResult } from "../bench/fuzz-cases.js";
@@ -59,7 +60,7 @@ export function fuzzCommand(): Command {
         const name = `${shape}-${quant}`;
         const model = await LlamaCppModel.load({ model: await ensureModel({ shape, quant: quant as Quant, onProgress: () => {} }), threads: options.threads, contextSize: options.contextSize });
         try {
-          await model.calibrate();
+          await Accelerator.create(model); // the cost curve "auto" cases need, and the accelerator they all run on
           const stats = { cases: 0, divergences: 0, seconds: 0, acceptedTokens: 0, draftedTokens: 0, generatedTokens: 0, kinds: { sampled: 0, auto: 0, stop: 0, abort: 0 } as Record<string, number> };
           byModel[name] = stats;
           const t0 = performance.now();

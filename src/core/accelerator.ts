@@ -46,9 +46,16 @@ export class Accelerator<M extends TokenModel = TokenModel> {
     if (!POLICY_NAMES.includes(this.policy)) throw new Error(`unknown policy ${JSON.stringify(this.policy)}: use one of ${POLICY_NAMES.join(", ")}`);
   }
 
-  /** An accelerator for `model`; with policy "auto" (the default) the cost curve is measured or loaded now, once. */
+  /**
+   * An accelerator for `model`; with policy "auto" (the default) the cost curve is measured or loaded
+   * now, once. The first one a model gets becomes its own (`model.accelerator`, see {@link of}), so
+   * generate(model, request) and a server given only the model learn into the same statistics as the
+   * object the user holds; a model that already has one gets an independent accelerator (a fresh start,
+   * e.g. to compare policies), and keeps its own.
+   */
   static async create<M extends TokenModel>(model: M, options: AcceleratorOptions = {}): Promise<Accelerator<M>> {
     const accelerator = new Accelerator(model, options);
+    (model as AcceleratedModel<M>).accelerator ??= accelerator;
     if (accelerator.policy === "auto") await accelerator.costCurve(options.onMeasure);
     return accelerator;
   }

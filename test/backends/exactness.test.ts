@@ -122,4 +122,25 @@ describe("exactness probe", () => {
     expect(Math.max(...small.widths)).toBeLessThanOrEqual(small.runTokens);
     expect(() => probePlan({ batchSize: 512, contextSize: 4095 }, { widths: [1] })).toThrow(/>= 2/);
   });
+
+  it("advises by what was measured and what the weights are (F16 weights, Q4_K on the CPU, an exact verdict)", () => {
+    const settings = { threads: 2, kvCacheType: "Q8_0", flashAttention: true, backend: false as const, contextSize: 2048, batchSize: 512 };
+    const verdict = (exactUpTo: number, weights: string) => ({
+      exact: exactUpTo === 64,
+      exactUpTo,
+      widths: [2, 3, 4, 8, 16, 32, 64].map((width) => ({ width, argmaxEqual: true, bitsEqual: width <= exactUpTo, ...(width > exactUpTo ? { firstDiff: { cachedTokens: 273, kind: "bits" as const } } : {}) })),
+      ms: 1,
+      anchors: [272],
+      runTokens: 64,
+      bitsPositions: 22,
+      settings,
+      weights,
+    });
+    expect(exactnessAdvice(verdict(1, "MOSTLY_F16")).join(" ")).toMatch(/use Q8_0 or Q4_0 weights: MOSTLY_F16 weights/);
+    expect(exactnessWarning(verdict(1, "MOSTLY_F16"), "strict")).toMatch(/width 2 first differs after 273 cached tokens, logit bits.*no speed-up/);
+    expect(exactnessAdvice(verdict(3, "MOSTLY_Q4_K_M")).join(" ")).toMatch(/use Q5_K_M, Q6_K, Q8_0 or Q4_0 weights/);
+    expect(exactnessWarning(verdict(3, "MOSTLY_Q4_K_M"), "strict")).toMatch(/passes of at most 3 tokens/);
+    expect(exactnessAdvice(verdict(64, "MOSTLY_F16"))).toEqual([]); // F16 weights measured exact (CI's CPU): nothing to change
+    expect(exactnessWarning(verdict(64, "MOSTLY_F16"), "strict")).toBeUndefined();
+  });
 });

@@ -2,9 +2,10 @@
  * Strict vs relaxed on a real configuration the probe calls not exact: an F16 KV cache (one thread:
  * passes of up to 32 tokens are exact, the 64-token pass takes llama.cpp's tiled flash-attention
  * kernel and is not). With a long prompt (> 256 tokens) and the true continuation as the reference,
- * drafts are accepted, so the kernels' difference reaches the output: relaxed mode (64-token passes)
- * DIVERGES from plain decoding, strict mode (passes capped at the probe's widest exact width) is
- * identical and still drafts.
+ * drafts are accepted, so the kernels' difference can reach the output: relaxed mode (64-token passes)
+ * is flagged not exact (on this dev machine seed 1 diverged from plain decoding; whether a logit
+ * difference flips a greedy choice depends on the CPU's kernels, and on CI's machine it did not), strict
+ * mode (passes capped at the probe's widest exact width) is identical and still drafts, on every seed.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -35,26 +36,30 @@ describe("strict and relaxed exactness on an F16 KV cache", () => {
     expect(model.exactness!.widths.find((w) => w.width === 64)!.firstDiff!.cachedTokens).toBeGreaterThan(256);
   });
 
-  it("relaxed diverges from plain decoding, strict is identical", async () => {
-    // Seed 1: a 301-token prompt of random token ids (found by a search; the first seed diverged).
-    const random = mulberry32(1);
-    const prompt = [1, ...Array.from({ length: 300 }, () => 300 + Math.floor(random() * 20000))];
-    const plain = await generate(model, { prompt, method: "greedy", maxTokens: 128 });
-    const request = { prompt, references: [plain.tokens], policy: "paper" as const, n: 1, k: 63, maxTokens: 128 };
+  it("relaxed runs 64-token passes and is flagged not exact; strict is identical and still drafts (3 prompts)", async () => {
+    let diverged = 0;
+    for (const seed of [1, 3, 4]) {
+      const random = mulberry32(seed);
+      const prompt = [1, ...Array.from({ length: 300 }, () => 300 + Math.floor(random() * 20000))];
+      const plain = await generate(model, { prompt, method: "greedy", maxTokens: 128 });
+      const request = { prompt, references: [plain.tokens], policy: "paper" as const, n: 1, k: 63, maxTokens: 128 };
 
-    const relaxed = await generate(model, { ...request, exactness: "relaxed" });
-    expect(relaxed.stats.widestPass).toBe(64);
-    expect(relaxed.stats.acceptedTokens).toBeGreaterThan(0);
-    expect(relaxed.tokens).not.toEqual(plain.tokens);
-    expect(relaxed.stats.exact).toBe(false);
+      const relaxed = await generate(model, { ...request, exactness: "relaxed" });
+      expect(relaxed.stats.widestPass).toBe(64);
+      expect(relaxed.stats.acceptedTokens).toBeGreaterThan(0);
+      expect(relaxed.stats.exact).toBe(false);
+      if (relaxed.tokens.some((t, i) => t !== plain.tokens[i]) || relaxed.tokens.length !== plain.tokens.length) diverged++;
 
-    const strict = await generate(model, request); // strict is the default
-    expect(strict.stats.exactness).toBe("strict");
-    expect(strict.stats.widestPass).toBeLessThanOrEqual(32);
-    expect(strict.stats.acceptedTokens).toBeGreaterThan(plain.tokens.length / 2); // still drafting, at exact widths
-    expect(strict.tokens).toEqual(plain.tokens);
-    expect(strict.stats.exact).toBe(true);
-  }, 120_000);
+      const strict = await generate(model, request); // strict is the default
+      expect(strict.stats.exactness).toBe("strict");
+      expect(strict.stats.widestPass).toBeLessThanOrEqual(32);
+      expect(strict.stats.acceptedTokens).toBeGreaterThan(plain.tokens.length / 2); // still drafting, at exact widths
+      expect(strict.tokens, `seed ${seed}`).toEqual(plain.tokens);
+      expect(strict.stats.exact).toBe(true);
+    }
+    // Not asserted: it is the machine's kernels that decide whether relaxed output differs.
+    console.log(`strict.test: relaxed output diverged from plain decoding on ${diverged} of 3 prompts`);
+  }, 240_000);
 
   it("never reuses cached prompt cells on this inexact model (another prompt pass width changes the first token)", async () => {
     const random = mulberry32(2);

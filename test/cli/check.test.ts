@@ -54,10 +54,20 @@ describe("llma check on every model the writer has", () => {
       if (family.recurrent) expect(report.recommendations.join("\n")).toMatch(/snapshots the state before every draft pass/);
     }, 300_000);
 
-  it("F16 weights (any architecture): not exact at any width, Q8_0 or Q4_0 weights recommended", async () => {
+  // Whether F16 weights are exact is the CPU's to decide: on this project's dev machine (AVX-512, AMX)
+  // batched passes take another matmul path and differ at every width; on CI's machine they were exact
+  // at every width. The report must say what it measured and advise accordingly (the advice itself is
+  // checked on a verdict of each kind in test/backends/exactness.test.ts).
+  it("F16 weights: a verdict either way, and advice that follows it (Q8_0 or Q4_0 weights where not exact)", async () => {
     const report = checkJson(await ensureModel({ shape: "qwen3-tiny", quant: "F16" }));
-    expect(report.exactness).toMatchObject({ exact: false, exactUpTo: 1 });
-    expect(report.recommendations.join("\n")).toMatch(/use Q8_0 or Q4_0 weights: MOSTLY_F16 weights/);
+    expect(report.weights.fileType).toBe("MOSTLY_F16");
+    if (report.exactness.exact) {
+      expect(report.exactness.exactUpTo).toBe(64);
+      expect(report.recommendations[0]).toMatch(/^exact:/);
+    } else {
+      expect(report.exactness.exactUpTo).toBeLessThan(64);
+      expect(report.recommendations.join("\n")).toMatch(/use Q8_0 or Q4_0 weights: MOSTLY_F16 weights/);
+    }
   }, 300_000);
 });
 

@@ -83,6 +83,21 @@ describe("Accelerator", () => {
     expect(own.state!.greedy.costs.recorded.passes).toBe(result.stats.steps - 1);
   });
 
+  it("the first accelerator created for a model is the model's own: generate(model, request) learns into it; a second one is independent", async () => {
+    const model = new CalibratingModel();
+    const llma = await Accelerator.create(model);
+    expect(Accelerator.of(model)).toBe(llma);
+    const plain = (await llma.generate({ prompt: PROMPT, method: "greedy", maxTokens: 40 })).tokens;
+    const before = llma.state?.greedy.costs.recorded.passes ?? 0;
+    const result = await generate(model, { prompt: PROMPT, references: [plain], maxTokens: 40 });
+    expect(result.tokens).toEqual(plain);
+    expect(llma.state!.greedy.costs.recorded.passes).toBe(before + result.stats.steps - 1);
+    const second = await Accelerator.create(model, { policy: "paper" });
+    expect(second).not.toBe(llma);
+    expect(Accelerator.of(model)).toBe(llma);
+    expect(second.state).toBeUndefined();
+  });
+
   it('"auto" on a model with no cost curve and no way to measure one is an error that names the ways out', async () => {
     await expect(new Accelerator(new ToyModel()).generate({ prompt: PROMPT, references: [[4, 5]] })).rejects.toThrow(/cost curve.*"paper"/);
     expect(() => new Accelerator(new ToyModel(), { policy: "fast" as "auto" })).toThrow(/unknown policy "fast"/);
