@@ -132,6 +132,7 @@ export class Accelerator<M extends TokenModel = TokenModel> {
         onText: request.onText,
         onTokens: request.onTokens,
         onPass: request.onPass,
+        clock: request.clock,
         onStep: request.onStep,
         maxPassWidth: passWidthLimit(model.exactness, exactness, request.maxPassWidth),
       });

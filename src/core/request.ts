@@ -59,6 +59,11 @@ export interface GenerateRequest {
   readonly proposer?: DraftProposer;
   /** Use this sequence instead of taking one from the model (it is not disposed). */
   readonly sequence?: TokenSequence;
+  /**
+   * The clock passes are timed with, in ms (default performance.now()): what "auto" learns pass costs
+   * from. A virtual one (tests, simulations) makes the policy's decisions independent of the machine's load.
+   */
+  readonly clock?: () => number;
   /** After every forward pass after the prompt's: its width and duration (benchmarks). */
   readonly onPass?: (width: number, ms: number) => void;
   /** After every forward pass, the prompt's included: its draft, what was accepted, what it emitted (see DecodeStep). */

@@ -51,7 +51,7 @@ describe("llma serve (process)", () => {
       chunks.push(chunk);
       if (chunks.length === 1) {
         // Once the drain has begun, a new request is refused (503, or the listener is already closed).
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await expect.poll(() => served.stderr()).toMatch(/SIGTERM: draining/);
         const status = await fetch(`${served.url}/health`).then(
           (response) => response.status,
           () => "refused",
@@ -85,7 +85,7 @@ describe("llma serve (process)", () => {
     expect(failure).toBeInstanceOf(APIError);
     expect((failure as APIError).message).toMatch(/shut down before this generation finished/);
     expect(await served.exited).toBe(0);
-    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(Date.now() - started).toBeLessThan(60_000); // not the 2,000 tokens' time on a loaded machine, either
   });
 
   it("LLMA_API_KEY guards every route but /health; --cors answers preflights", async () => {

@@ -239,6 +239,7 @@ describe("llma serve: OpenAI-compatible API", () => {
       await iterator.next(); // generating: the slot is taken
       expect(small.scheduler.active).toBe(1);
       const queued = chat({ messages: [user(question)], max_tokens: 8, ...PLAIN }, smallClient);
+      queued.catch(() => {}); // awaited below; if an assertion fails first, closing the server cuts it: no unhandled rejection
       await until(() => small.scheduler.queued === 1);
       const refused = await chat({ messages: [user(question)], max_tokens: 8 }, smallClient).catch((error: unknown) => error);
       expect(refused).toBeInstanceOf(RateLimitError);

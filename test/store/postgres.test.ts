@@ -67,7 +67,7 @@ describe("PostgreSQL store", () => {
     const url = `postgres://llma:s3cret-pw@127.0.0.1:${port}/llma?application_name=x`;
     const started = performance.now();
     const error = await rejection(PostgresAnswerCache.open(url, { busyTimeoutMs: 2000 }));
-    expect(performance.now() - started).toBeLessThan(3000);
+    expect(performance.now() - started).toBeLessThan(4500); // the 2 s bound plus a loaded machine's lag, never a TCP timeout
     expect(error.problem).toBe("unreachable");
     expect(error.path).toBe(`postgres://llma@127.0.0.1:${port}/llma?application_name=x`);
     expect(error.message).toContain(`PostgreSQL store postgres://llma@127.0.0.1:${port}/llma`);
@@ -151,7 +151,7 @@ describe("PostgreSQL store", () => {
       const error = await rejection(cache.put({ query: "what is slow", answer: "this", model: "m" }));
       const waited = performance.now() - started;
       expect(["timeout", "locked"]).toContain(error.problem);
-      expect(waited).toBeLessThan(2000);
+      expect(waited).toBeLessThan(3000); // the 300 ms bound plus a loaded machine's lag
       release();
       await holder;
       expect((await cache.stats()).entries).toBe(0);
@@ -219,7 +219,7 @@ describe("PostgreSQL store", () => {
           const started = performance.now();
           const error = await rejection(cache.similar("insulin"));
           expect(["unreachable", "timeout"]).toContain(error.problem);
-          expect(performance.now() - started).toBeLessThan(1500);
+          expect(performance.now() - started).toBeLessThan(3000); // the 1 s bound plus a loaded machine's lag
         }
         expect((await rejection(cache.put({ query: "q", answer: "a", model: "m" }))).problem).toMatch(/unreachable|timeout/);
       } finally {
