@@ -79,7 +79,7 @@ export class Accelerator<M extends TokenModel = TokenModel> {
     if (policy === "paper") return new FixedPolicy(request.n ?? 1, request.k ?? 20);
     if (policy === "auto") {
       const learned = this.statistics().of(mode);
-      return new CostAwarePolicy(learned.costs, { acceptance: learned.acceptance, rollbackReevaluates: this.model.rollbackReevaluates === true });
+      return new CostAwarePolicy(learned.costs, { acceptance: learned.acceptance.forRequest(), rollbackReevaluates: this.model.rollbackReevaluates === true });
     }
     throw new Error(`unknown policy ${JSON.stringify(policy)}: use one of ${POLICY_NAMES.join(", ")}`);
   }

@@ -45,7 +45,7 @@ afterAll(async () => tokenizer?.close());
 async function auto(samples: readonly TokenizedSample[], curve: CostCurve) {
   const costs = new PassCostModel(curve);
   const acceptance = new AcceptanceModel();
-  return simulatePolicy(samples, curve, () => new CostAwarePolicy(costs, { acceptance }), costs);
+  return simulatePolicy(samples, curve, () => new CostAwarePolicy(costs, { acceptance: acceptance.forRequest() }), costs);
 }
 
 async function bestFixed(samples: readonly TokenizedSample[], curve: CostCurve): Promise<number> {

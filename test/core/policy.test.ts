@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { CostCurve } from "../../src/core/cost-model.js";
-import { AcceptanceModel, CostAwarePolicy, expectedAccepted, FixedPolicy, type Placement } from "../../src/core/policy.js";
+import { CostCurve, PassCostModel } from "../../src/core/cost-model.js";
+import { AcceptanceModel, CostAwarePolicy, EXPLORE_MIN_ACCEPTANCE, expectedAccepted, FixedPolicy, type Placement } from "../../src/core/policy.js";
 import { mulberry32 } from "../helpers/random.js";
 
 describe("FixedPolicy", () => {
@@ -59,6 +59,38 @@ describe("CostAwarePolicy", () => {
     const acceptance = trained(new AcceptanceModel(), 4, 0, 50);
     const policy = new CostAwarePolicy(cpu, { acceptance });
     expect(policy.draftLength({ matchLength: 3, available: 20 })).toBe(0);
+  });
+
+  it("explores an uncertain cost only with a draft likely to be accepted", () => {
+    // A prior that says drafting never pays (2 tokens cost 3x one), never checked: every width is uncertain.
+    const steep = (acceptance: AcceptanceModel) => {
+      const costs = new PassCostModel(CostCurve.linear(0.01, 30));
+      for (let i = 0; i < 100; i++) costs.recordPass(1, 30);
+      return new CostAwarePolicy(costs, { acceptance });
+    };
+    const weak = trained(new AcceptanceModel(), 2, 0, 6); // 1 in 4 or so
+    const strong = trained(new AcceptanceModel(), 8, 8, 20);
+    expect(weak.probability(undefined, 3)).toBeLessThan(EXPLORE_MIN_ACCEPTANCE);
+    expect(strong.probability(undefined, 3)).toBeGreaterThan(EXPLORE_MIN_ACCEPTANCE);
+    const context = { matchLength: 3, available: 20 };
+    expect(steep(weak).plan(context).length).toBe(0);
+    const plan = steep(strong).plan(context);
+    expect(plan.exploratory).toBe(true);
+    expect(plan.length).toBeGreaterThan(0);
+  });
+
+  it("a request's own rejections outweigh what an earlier workload taught the model", () => {
+    // An earlier workload: matches of this kind were copied whole (RAG, documents in the prompt).
+    const shared = trained(new AcceptanceModel(), 8, 8, 40);
+    const request = shared.forRequest();
+    expect(request.probability(undefined, 3)).toBeCloseTo(shared.probability(undefined, 3), 9);
+    // This request shares nothing with its prompt: 10 drafts rejected at their first token.
+    for (let i = 0; i < 10; i++) request.record(2, 0, { matchLength: 3, available: 2 });
+    expect(request.probability(undefined, 3)).toBeLessThan(0.6);
+    expect(shared.probability(undefined, 3)).toBeGreaterThan(request.probability(undefined, 3) + 0.25); // the model-wide estimate moves slowly
+    expect(new CostAwarePolicy(cpu, { acceptance: request }).draftLength({ matchLength: 3, available: 20 })).toBe(0);
+    // and the next request starts from the model-wide estimate again
+    expect(shared.forRequest().probability(undefined, 3)).toBeCloseTo(shared.probability(undefined, 3), 9);
   });
 
   it("drafts long when drafts are accepted whole", () => {

@@ -200,8 +200,12 @@ describe("policy for sampled requests", () => {
     expect(sampled.costs.cost(8)).toBeCloseTo(model.costCurve.cost(8), 9);
     expect(llma.state?.sampled.costs).toBe(sampled.costs);
     expect(again.costs).toBe(sampled.costs);
-    expect(sampled.acceptance).not.toBe(greedy.acceptance);
-    expect(again.acceptance).toBe(sampled.acceptance);
+    // Each request has its own acceptance model, leaning on (and recording into) the mode's shared one.
+    expect(sampled.acceptance.parent).toBe(llma.state?.sampled.acceptance);
+    expect(greedy.acceptance.parent).toBe(llma.state?.greedy.acceptance);
+    expect(sampled.acceptance.parent).not.toBe(greedy.acceptance.parent);
+    expect(again.acceptance).not.toBe(sampled.acceptance);
+    expect(again.acceptance.parent).toBe(sampled.acceptance.parent);
   });
 });
 
