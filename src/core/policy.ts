@@ -180,9 +180,12 @@ export class AcceptanceModel {
     return Math.min(Math.max(p, OPTIMISM_CAP), p + fade * Math.sqrt((p * (1 - p)) / (n + this.priorWeight)));
   }
 
-  /** Observations of a cell, the model-wide ones included (the optimism bonus fades with all evidence). */
+  /**
+   * Observations of a cell, all requests' (the optimism bonus fades with all evidence): the model-wide
+   * count where there is one, since every request's observations are recorded there too.
+   */
   private trialsAt(source: SourceKind | undefined, placement: Placement, matchLength: number): number {
-    return this.trials[this.cell(source, placement, matchLength)] + (this.parent?.trialsAt(source, placement, matchLength) ?? 0);
+    return this.parent ? this.parent.trialsAt(source, placement, matchLength) : this.trials[this.cell(source, placement, matchLength)];
   }
 
   /** Records a verified draft: tokens 1..accepted were accepted, token accepted+1 (if drafted) was not. */
