@@ -71,4 +71,20 @@ describe("ReferenceProposer", () => {
     expect(next.tokens).toEqual([45, 50]);
     expect(next.context?.placement).toBe("continuing");
   });
+
+  it("opens a rejoin window only after a copy of at least two tokens: a one-token copy that departs is not an edit", () => {
+    const acceptance = new AcceptanceModel();
+    const policy = new CostAwarePolicy(CostCurve.linear(20, 0.3), { acceptance });
+    const placements = (accepted: number) => {
+      const proposer = new ReferenceProposer({ references: [reference], policy, indexOutput: false, indexPrompt: false });
+      proposer.append([40], "output");
+      const start = reference.indexOf(41);
+      proposer.accept({ tokens: [41, 42, 43], context: { matchLength: 1, available: 3 }, start }, { accepted, next: 99 });
+      // The output goes on with the reference's tokens after the departure: 44 (or 43 44) then 45.
+      for (const token of reference.slice(start + accepted + 1, reference.indexOf(45) + 1)) proposer.accept(NO_DRAFT, { accepted: 0, next: token });
+      return proposer.propose(2).context?.placement;
+    };
+    expect(placements(2)).toBe("near");
+    expect(placements(1)).toBe("elsewhere");
+  });
 });
