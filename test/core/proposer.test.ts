@@ -73,9 +73,9 @@ describe("ReferenceProposer", () => {
   });
 
   it("opens a rejoin window only after a copy of at least two tokens: a one-token copy that departs is not an edit", () => {
-    const acceptance = new AcceptanceModel();
-    const policy = new CostAwarePolicy(CostCurve.linear(20, 0.3), { acceptance });
     const placements = (accepted: number) => {
+      // A fresh policy each time: what one case's draft teaches the acceptance model must not price the other's.
+      const policy = new CostAwarePolicy(CostCurve.linear(20, 0.3));
       const proposer = new ReferenceProposer({ references: [reference], policy, indexOutput: false, indexPrompt: false });
       proposer.append([40], "output");
       const start = reference.indexOf(41);
