@@ -83,14 +83,30 @@ describe("CostAwarePolicy", () => {
     // An earlier workload: matches of this kind were copied whole (RAG, documents in the prompt).
     const shared = trained(new AcceptanceModel(), 8, 8, 40);
     const request = shared.forRequest();
-    expect(request.probability(undefined, 3)).toBeCloseTo(shared.probability(undefined, 3), 9);
+    expect(request.probability(undefined, 6)).toBeCloseTo(shared.probability(undefined, 6), 9);
     // This request shares nothing with its prompt: 10 drafts rejected at their first token.
-    for (let i = 0; i < 10; i++) request.record(2, 0, { matchLength: 3, available: 2 });
-    expect(request.probability(undefined, 3)).toBeLessThan(0.6);
-    expect(shared.probability(undefined, 3)).toBeGreaterThan(request.probability(undefined, 3) + 0.25); // the model-wide estimate moves slowly
-    expect(new CostAwarePolicy(cpu, { acceptance: request }).draftLength({ matchLength: 3, available: 20 })).toBe(0);
+    for (let i = 0; i < 10; i++) request.record(2, 0, { matchLength: 6, available: 2 });
+    expect(request.probability(undefined, 6)).toBeLessThan(0.6);
+    expect(shared.probability(undefined, 6)).toBeGreaterThan(request.probability(undefined, 6) + 0.25); // the model-wide estimate moves slowly
+    expect(new CostAwarePolicy(cpu, { acceptance: request }).draftLength({ matchLength: 6, available: 20 })).toBe(0);
     // and the next request starts from the model-wide estimate again
-    expect(shared.forRequest().probability(undefined, 3)).toBeCloseTo(shared.probability(undefined, 3), 9);
+    expect(shared.forRequest().probability(undefined, 6)).toBeCloseTo(shared.probability(undefined, 6), 9);
+  });
+
+  it("a request starts short matches from the lower of the model-wide estimate and the length prior", () => {
+    const fresh = new AcceptanceModel();
+    // An earlier workload accepted short matches whole: a new request does not inherit that for them...
+    const optimistic = trained(new AcceptanceModel(), 8, 8, 40);
+    expect(optimistic.probability(undefined, 3)).toBeGreaterThan(0.9);
+    expect(optimistic.forRequest().probability(undefined, 3)).toBeCloseTo(fresh.probability(undefined, 3), 9);
+    expect(optimistic.forRequest().probability(undefined, 1)).toBeCloseTo(fresh.probability(undefined, 1), 9);
+    // ...but it does inherit a lower one (an earlier workload that rejected them),
+    const pessimistic = trained(new AcceptanceModel(), 4, 0, 40);
+    expect(pessimistic.forRequest().probability(undefined, 3)).toBeCloseTo(pessimistic.probability(undefined, 3), 9);
+    expect(pessimistic.probability(undefined, 3)).toBeLessThan(fresh.probability(undefined, 3) - 0.2);
+    // and a longer match inherits what was learned either way.
+    expect(optimistic.forRequest().probability(undefined, 6)).toBeCloseTo(optimistic.probability(undefined, 6), 9);
+    expect(optimistic.probability(undefined, 6)).toBeGreaterThan(fresh.probability(undefined, 6) + 0.1);
   });
 
   it("drafts long when drafts are accepted whole", () => {
